@@ -1,0 +1,54 @@
+"""wflogging: a trustworthy, analysable record of every task an agent workflow runs.
+
+Log one schema-conformant JSON entry per task with plain :mod:`logging` calls::
+
+    import logging, wflogging
+
+    logging.getLogger("orchestrator").info(
+        "task done",
+        extra={"task_id": "1.1", "task_description": "...", "agent_name": "/dev:implement-pro",
+               "timestamps": {...}, "status": "Success"},
+    )
+
+with a :class:`TaskEventHandler` (or any handler using :class:`TaskEventFormatter`)
+configured, for instance through :func:`logging.config.dictConfig`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from wflogging.context import RUN_ID_ENV, RunContextFilter, current_run_id, workflow_run
+from wflogging.event import TaskEventRejected, build_entry
+from wflogging.formatter import NotATaskEvent, TaskEventFilter, TaskEventFormatter
+from wflogging.handler import TaskEventHandler
+from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
+from wflogging.schema import SCHEMA_VERSION, FeedbackType, Problem, Status, load_json_schema
+
+try:
+    __version__ = version("wflogging")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+__all__ = [
+    "RUN_ID_ENV",
+    "SCHEMA_VERSION",
+    "FeedbackType",
+    "HumanFeedback",
+    "LLMCall",
+    "NotATaskEvent",
+    "Problem",
+    "RunContextFilter",
+    "Status",
+    "TaskEvent",
+    "TaskEventFilter",
+    "TaskEventFormatter",
+    "TaskEventHandler",
+    "TaskEventRejected",
+    "Timestamps",
+    "__version__",
+    "build_entry",
+    "current_run_id",
+    "load_json_schema",
+    "workflow_run",
+]

@@ -1,0 +1,302 @@
+"""From the fields a caller logged to the log entry the SOP asks for.
+
+:func:`build_entry` is the hot path of the library: a pure function from a
+mapping of fields (a record's ``__dict__`` works as is) to the entry as a plain
+dict in the SOP's field order, or :class:`TaskEventRejected` carrying every
+problem found. It derives what it can (``event_id``, ``workflow_run_id``,
+``duration_seconds``, ``call_sequence``, empty ``cost_data``/``llm_trace``,
+``human_feedback: null``) and checks the rest with the rules in
+:mod:`wflogging.schema`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from wflogging import schema
+from wflogging.context import RECORD_ATTRIBUTE, RUN_ID_ENV, context_run_id
+from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
+from wflogging.schema import FIELD_ORDER, Problem
+
+__all__ = ["EVENT_KEYS", "TaskEventRejected", "build_entry", "event_fields", "is_task_event"]
+
+#: The ``extra`` keys that make up an event (``task_event`` holds them all at once).
+EVENT_KEYS = frozenset((*FIELD_ORDER, "extensions"))
+
+_TIMESTAMP_KEYS = frozenset(("start_time_utc", "end_time_utc", "duration_seconds"))
+_CALL_KEYS = frozenset(("call_sequence", "model_name", "prompt", "completion"))
+_FEEDBACK_KEYS = frozenset(("type", "content", "timestamp_utc"))
+_MISSING: Any = object()
+
+
+class TaskEventRejected(ValueError):
+    """A task event that cannot be written as a conformant entry.
+
+    Attributes:
+        problems: every problem found, each with the field's path.
+        fields: the event's fields as the caller gave them.
+    """
+
+    def __init__(self, problems: list[Problem], fields: Mapping[str, Any]) -> None:
+        self.problems = tuple(problems)
+        self.fields = fields
+        super().__init__("; ".join(map(str, self.problems)))
+
+
+def is_task_event(record: logging.LogRecord) -> bool:
+    """Whether a record is a task event: its ``extra`` had ``task_id`` or ``task_event``."""
+    attributes = record.__dict__
+    return "task_id" in attributes or "task_event" in attributes
+
+
+def event_fields(record: logging.LogRecord) -> Mapping[str, Any]:
+    """The event's fields on a record: ``task_event``'s, plus flat ``extra`` keys."""
+    attributes = record.__dict__
+    bundled = attributes.get("task_event", _MISSING)
+    if bundled is _MISSING:
+        return attributes
+    if isinstance(bundled, TaskEvent):
+        bundled = bundled.to_dict()
+        if bundled["workflow_run_id"] is None:
+            del bundled["workflow_run_id"]
+    elif not isinstance(bundled, Mapping):
+        raise TaskEventRejected(
+            [Problem("task_event", f"expected a TaskEvent or a mapping, got {type(bundled).__name__}")],
+            {"task_event": bundled},
+        )
+    return _merge(bundled, attributes)
+
+
+def _merge(bundled: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
+    problems = [
+        Problem("task_event", f"unknown field {schema.preview(key)}")
+        for key in bundled
+        if key not in EVENT_KEYS
+    ]
+    fields = dict(bundled)
+    for key in EVENT_KEYS.intersection(attributes):
+        if key in fields and fields[key] is not attributes[key]:
+            problems.append(Problem(key, "given both in task_event and as its own extra key"))
+        fields[key] = attributes[key]
+    if problems:
+        raise TaskEventRejected(problems, fields)
+    return fields
+
+
+def build_entry(fields: Mapping[str, Any], run_id_at_call: str | None = None) -> dict[str, Any]:
+    """The log entry for ``fields``, or :class:`TaskEventRejected` with every problem.
+
+    ``workflow_run_id`` is the one in ``fields``, else ``run_id_at_call`` (the run
+    current where the record was made), else ``WFLOGGING_RUN_ID``.
+    """
+    problems: list[Problem] = []
+    get = fields.get
+    entry: dict[str, Any] = {
+        "event_id": _event_id(get("event_id"), problems),
+        "workflow_run_id": _run_id(get("workflow_run_id"), run_id_at_call, problems),
+        "task_id": _required(get("task_id", _MISSING), "task_id", schema.text, problems),
+        "task_description": _required(
+            get("task_description", _MISSING), "task_description", schema.text, problems
+        ),
+        "agent_name": _required(get("agent_name", _MISSING), "agent_name", schema.text, problems),
+        "timestamps": _timestamps(get("timestamps", _MISSING), problems),
+        "status": _required(get("status", _MISSING), "status", _status_value, problems),
+        "cost_data": _json_object(get("cost_data", _MISSING), "cost_data", problems, default={}),
+        "llm_trace": _llm_trace(get("llm_trace", _MISSING), problems),
+        "human_feedback": _human_feedback(get("human_feedback"), problems),
+    }
+    extensions = get("extensions")
+    if extensions is not None:
+        entry["extensions"] = _json_object(extensions, "extensions", problems, default=None)
+    if problems:
+        raise TaskEventRejected(problems, fields)
+    return entry
+
+
+def record_run_id(record: logging.LogRecord) -> str | None:
+    """The run current where ``record`` was made.
+
+    Records made while wflogging's record factory (or :class:`RunContextFilter`)
+    was in place carry it; for any other record, the run current now is the best
+    answer (right for handlers that format in the logging thread).
+    """
+    attributes = record.__dict__
+    if RECORD_ATTRIBUTE in attributes:
+        run_id: str | None = attributes[RECORD_ATTRIBUTE]
+        return run_id
+    return context_run_id()
+
+
+def _apply(rule: Any, value: Any, path: str, problems: list[Problem]) -> Any:
+    try:
+        return rule(value, path)
+    except schema.FieldError as exc:
+        problems.append(exc.as_problem)
+        return None
+
+
+def _required(value: Any, path: str, rule: Any, problems: list[Problem]) -> Any:
+    if value is _MISSING:
+        problems.append(Problem(path, "missing (required)"))
+        return None
+    return _apply(rule, value, path, problems)
+
+
+def _status_value(value: Any, path: str) -> str:
+    return schema.status(value, path).value
+
+
+def _event_id(value: Any, problems: list[Problem]) -> str | None:
+    if value is None:
+        return str(uuid.uuid4())
+    result: str | None = _apply(schema.uuid_text, value, "event_id", problems)
+    return result
+
+
+def _run_id(given: Any, run_id_at_call: str | None, problems: list[Problem]) -> str | None:
+    if given is not None:
+        result: str | None = _apply(schema.uuid_text, given, "workflow_run_id", problems)
+        return result
+    if run_id_at_call is not None:
+        return run_id_at_call
+    from_env = os.environ.get(RUN_ID_ENV)
+    if from_env:
+        try:
+            return schema.uuid_text(from_env.strip(), "workflow_run_id")
+        except schema.FieldError:
+            problems.append(
+                Problem("workflow_run_id", f"{RUN_ID_ENV}={schema.preview(from_env)} is not a UUID")
+            )
+            return None
+    problems.append(
+        Problem(
+            "workflow_run_id",
+            f"no run: log inside `with workflow_run():`, pass workflow_run_id, or set {RUN_ID_ENV}",
+        )
+    )
+    return None
+
+
+def _timestamps(value: Any, problems: list[Problem]) -> dict[str, Any] | None:
+    if isinstance(value, Timestamps):
+        return value.to_dict()
+    if value is _MISSING:
+        problems.append(Problem("timestamps", "missing (required)"))
+        return None
+    if not isinstance(value, Mapping):
+        problems.append(Problem("timestamps", f"expected a mapping, got {type(value).__name__}"))
+        return None
+    if not _TIMESTAMP_KEYS.issuperset(value):
+        _unknown_keys(value, _TIMESTAMP_KEYS, "timestamps", problems)
+    before = len(problems)
+    start = _required(
+        value.get("start_time_utc", _MISSING), "timestamps.start_time_utc", schema.instant, problems
+    )
+    end = _required(value.get("end_time_utc", _MISSING), "timestamps.end_time_utc", schema.instant, problems)
+    given = value.get("duration_seconds")
+    seconds = (
+        None if given is None else _apply(schema.duration, given, "timestamps.duration_seconds", problems)
+    )
+    if len(problems) > before:
+        return None
+    try:
+        schema.check_order(start, end)
+    except schema.FieldError as exc:
+        problems.append(exc.as_problem)
+        return None
+    return {
+        "start_time_utc": schema.format_instant(start),
+        "end_time_utc": schema.format_instant(end),
+        "duration_seconds": (end - start).total_seconds() if seconds is None else seconds,
+    }
+
+
+def _llm_trace(value: Any, problems: list[Problem]) -> list[dict[str, Any]] | None:
+    if value is _MISSING or value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        problems.append(Problem("llm_trace", f"expected a list of calls, got {type(value).__name__}"))
+        return None
+    return [_llm_call(item, position, problems) for position, item in enumerate(value, start=1)]
+
+
+def _llm_call(item: Any, position: int, problems: list[Problem]) -> dict[str, Any]:
+    path = f"llm_trace[{position - 1}]"
+    if isinstance(item, LLMCall):
+        call = item.to_dict()
+        call["call_sequence"] = _sequence(call["call_sequence"], position, path, problems)
+        return call
+    if not isinstance(item, Mapping):
+        problems.append(Problem(path, f"expected an LLMCall or a mapping, got {type(item).__name__}"))
+        return {}
+    if not _CALL_KEYS.issuperset(item):
+        _unknown_keys(item, _CALL_KEYS, path, problems)
+    return {
+        "call_sequence": _sequence(item.get("call_sequence"), position, path, problems),
+        "model_name": _required(
+            item.get("model_name", _MISSING), f"{path}.model_name", schema.text, problems
+        ),
+        "prompt": _required(item.get("prompt", _MISSING), f"{path}.prompt", _any_text, problems),
+        "completion": _required(item.get("completion", _MISSING), f"{path}.completion", _any_text, problems),
+    }
+
+
+def _sequence(given: Any, position: int, path: str, problems: list[Problem]) -> int | None:
+    if given is None:
+        return position
+    try:
+        return schema.call_sequence(given, position, f"{path}.call_sequence")
+    except schema.FieldError as exc:
+        problems.append(exc.as_problem)
+        return None
+
+
+def _any_text(value: Any, path: str) -> str:
+    return schema.text(value, path, allow_empty=True)
+
+
+def _human_feedback(value: Any, problems: list[Problem]) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, HumanFeedback):
+        return value.to_dict()
+    if not isinstance(value, Mapping):
+        problems.append(
+            Problem(
+                "human_feedback", f"expected HumanFeedback, a mapping or None, got {type(value).__name__}"
+            )
+        )
+        return None
+    if not _FEEDBACK_KEYS.issuperset(value):
+        _unknown_keys(value, _FEEDBACK_KEYS, "human_feedback", problems)
+    stamp = _required(
+        value.get("timestamp_utc", _MISSING), "human_feedback.timestamp_utc", schema.instant, problems
+    )
+    return {
+        "type": _required(value.get("type", _MISSING), "human_feedback.type", schema.feedback_type, problems),
+        "content": _required(value.get("content", _MISSING), "human_feedback.content", _any_text, problems),
+        "timestamp_utc": None if stamp is None else schema.format_instant(stamp),
+    }
+
+
+def _json_object(value: Any, path: str, problems: list[Problem], default: Any) -> Any:
+    if value is _MISSING or value is None:
+        return default
+    if not isinstance(value, Mapping):
+        problems.append(Problem(path, f"expected a mapping, got {type(value).__name__}"))
+        return None
+    return schema.plain_json(value, path, problems)
+
+
+def _unknown_keys(
+    value: Mapping[Any, Any], allowed: frozenset[str], path: str, problems: list[Problem]
+) -> None:
+    for key in value:
+        if key not in allowed:
+            problems.append(
+                Problem(path, f"unknown field {schema.preview(key)} (allowed: {', '.join(sorted(allowed))})")
+            )

@@ -1,0 +1,182 @@
+"""``TaskEventFormatter``: a log record carrying task context -> one schema-conformant JSON line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from wflogging import schema
+from wflogging.event import (
+    TaskEventRejected,
+    build_entry,
+    event_fields,
+    is_task_event,
+    record_run_id,
+)
+from wflogging.rejects import RejectSink
+from wflogging.serialize import UnencodableText, get_serializer, surrogate_problems
+
+__all__ = ["NotATaskEvent", "TaskEventFilter", "TaskEventFormatter"]
+
+#: Where :class:`TaskEventFilter` leaves the entry it built for the formatter.
+ENTRY_ATTRIBUTE = "_wflogging_entry"
+
+
+class NotATaskEvent(ValueError):
+    """The formatter was given a record whose ``extra`` has neither ``task_id`` nor ``task_event``."""
+
+
+class TaskEventFormatter(JsonFormatter):
+    """Formats task-event records as the SOP's JSON entries.
+
+    The signature starts like :class:`logging.Formatter`'s, so ``"class"`` and
+    ``"()"`` both work in ``dictConfig``; wflogging's options are keyword-only.
+
+    Args:
+        fmt: leave unset for entries with exactly the SOP's ten fields. A format
+            string names log record attributes to add under ``extensions.log``
+            (python-json-logger's convention), e.g. ``"%(levelname)s %(message)s"``.
+        datefmt, style, validate, defaults: as for :class:`logging.Formatter`.
+        serializer: ``"auto"`` (default: orjson when installed, else ``json``),
+            ``"json"`` or ``"orjson"``. All write identical lines.
+        rejects_file: where this formatter stores rejects when it runs on a handler
+            other than :class:`~wflogging.TaskEventHandler` (which has its own).
+            Unset, they go to stderr, each a summary line plus a
+            ``wflogging-reject: {...}`` line.
+
+    A rejected event makes :meth:`format` raise :class:`TaskEventRejected` after
+    the reject is stored, so a foreign handler writes nothing for it (the stdlib
+    then reports the exception through ``Handler.handleError``). Add
+    :class:`~wflogging.TaskEventFilter` to such a handler to drop rejects and
+    non-event records quietly before they reach the formatter.
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        serializer: str = "auto",
+        rejects_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(
+            fmt,
+            datefmt,
+            style,
+            validate,
+            defaults=None if defaults is None else dict(defaults),
+            json_ensure_ascii=False,
+        )
+        self.serializer = get_serializer(serializer)
+        #: Record attributes written under ``extensions.log`` (from ``fmt``).
+        self.record_fields: tuple[str, ...] = () if fmt is None else tuple(self._required_fields)
+        self.rejects = RejectSink(rejects_file)
+
+    # --- the entry as data ---------------------------------------------------------
+
+    def entry(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The log entry for ``record`` as a dict (raises :class:`TaskEventRejected`)."""
+        if not is_task_event(record):
+            raise NotATaskEvent(
+                f"record from {record.name!r} ({record.pathname}:{record.lineno}) is not a task event: "
+                "its extra has neither task_id nor task_event"
+            )
+        fields = event_fields(record)
+        built = record.__dict__.get(ENTRY_ATTRIBUTE)
+        entry = build_entry(fields, record_run_id(record)) if built is None else dict(built)
+        if self.record_fields or record.exc_info:
+            self._add_extensions(entry, record, fields)
+        return entry
+
+    def _add_extensions(self, entry: dict[str, Any], record: logging.LogRecord, fields: Any) -> None:
+        extensions: dict[str, Any] = dict(entry.get("extensions") or {})
+        if self.record_fields:
+            extensions["log"] = self._log_fields(record)
+        if record.exc_info and record.exc_info[0] is not None and "error" not in extensions:
+            exc_type, exc, tb = record.exc_info
+            extensions["error"] = {
+                "type": exc_type.__qualname__,
+                "message": str(exc),
+                "traceback": "".join(traceback.format_exception(exc_type, exc, tb)),
+            }
+        problems: list[schema.Problem] = []
+        entry["extensions"] = schema.plain_json(extensions, "extensions", problems)
+        if problems:
+            raise TaskEventRejected(problems, fields)
+
+    def _log_fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in self.record_fields:
+            if name == "message":
+                values[name] = record.getMessage()
+            elif name == "asctime":
+                values[name] = self.formatTime(record, self.datefmt)
+            else:
+                values[name] = record.__dict__.get(name, self.defaults.get(name))
+        return values
+
+    # --- the entry as a line ---------------------------------------------------------
+
+    def format_bytes(self, record: logging.LogRecord) -> bytes:
+        """The entry as one UTF-8 JSON line without the newline (raises :class:`TaskEventRejected`)."""
+        entry = self.entry(record)
+        try:
+            return self.serializer.dumps(entry)
+        except UnencodableText:
+            raise _unencodable(entry, record) from None
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The entry as one JSON line: what any ``logging.Handler`` writes.
+
+        A reject is stored (see ``rejects_file``) before :class:`TaskEventRejected` is raised.
+        """
+        try:
+            entry = self.entry(record)
+            try:
+                return self.serializer.dumps_text(entry)
+            except UnencodableText:
+                raise _unencodable(entry, record) from None
+        except TaskEventRejected as rejected:
+            self.rejects.report(rejected, record)
+            raise
+
+
+def _unencodable(entry: dict[str, Any], record: logging.LogRecord) -> TaskEventRejected:
+    return TaskEventRejected(surrogate_problems(entry), event_fields(record))
+
+
+class TaskEventFilter(logging.Filter):
+    """Let through only task events that validate; report the rejects, drop everything else.
+
+    For a :class:`TaskEventFormatter` on a handler of another kind (a
+    ``StreamHandler`` to stdout, say): ordinary log records and rejects then
+    never reach the formatter, so the stream stays pure and the stdlib prints no
+    "Logging error" for them. The entry built here is kept on the record, so the
+    formatter does not build it again.
+
+    Args:
+        name: as for :class:`logging.Filter` (a logger-name prefix).
+        rejects_file: where rejects are stored; unset, they go to stderr.
+    """
+
+    def __init__(self, name: str = "", *, rejects_file: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(name)
+        self.rejects = RejectSink(rejects_file)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not is_task_event(record) or not super().filter(record):
+            return False
+        try:
+            record.__dict__[ENTRY_ATTRIBUTE] = build_entry(event_fields(record), record_run_id(record))
+        except TaskEventRejected as rejected:
+            self.rejects.report(rejected, record)
+            return False
+        return True

@@ -1,0 +1,111 @@
+"""Where events that cannot be made conformant go: a rejects file and one line on stderr.
+
+A reject is never silently dropped and never mixed into the event stream. Its
+line in the rejects file holds every reason (field path and problem), where it
+was logged, and as much of the original event as JSON can represent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+from wflogging import schema
+from wflogging.event import TaskEventRejected
+from wflogging.serialize import StdlibJsonSerializer, representable
+from wflogging.storage import AppendOnlyFile
+
+__all__ = ["RejectSink", "reject_entry", "rejects_path_for"]
+
+_MAX_REASONS_ON_STDERR = 3
+_ORDER = {name: index for index, name in enumerate((*schema.FIELD_ORDER, "extensions", "task_event"))}
+
+
+def rejects_path_for(events_path: str | os.PathLike[str]) -> str:
+    """The rejects file beside an events file: ``events.jsonl`` -> ``events.rejects.jsonl``."""
+    root, extension = os.path.splitext(os.fspath(events_path))
+    return f"{root}.rejects{extension or '.jsonl'}"
+
+
+def reject_entry(rejected: TaskEventRejected, record: logging.LogRecord) -> dict[str, Any]:
+    """The rejects-file line for a rejected event (JSON-safe whatever the input was)."""
+    fields = {key: value for key, value in rejected.fields.items() if key in _ORDER}
+    event = dict(sorted(fields.items(), key=lambda item: _ORDER[item[0]]))
+    return {
+        "rejected_at": schema.format_instant(dt.datetime.now(dt.timezone.utc)),
+        "reasons": [{"path": p.path, "problem": p.problem} for p in rejected.problems],
+        "logger": record.name,
+        "level": record.levelname,
+        "source": f"{record.pathname}:{record.lineno}",
+        "message": representable(_message(record)),
+        "event": representable(event),
+    }
+
+
+def summary_line(rejected: TaskEventRejected, destination: str) -> str:
+    """The one-line stderr report of a reject."""
+    task_id = rejected.fields.get("task_id")
+    reasons = [str(problem) for problem in rejected.problems[:_MAX_REASONS_ON_STDERR]]
+    more = len(rejected.problems) - len(reasons)
+    if more > 0:
+        reasons.append(f"and {more} more")
+    line = (
+        f"wflogging: rejected task event task_id={schema.preview(task_id)}: "
+        f"{'; '.join(reasons)} (full record: {destination})"
+    )
+    return line.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _message(record: logging.LogRecord) -> Any:
+    try:
+        return record.getMessage()
+    except Exception:  # a bad %-format in the caller's message must not hide the reject
+        return record.msg
+
+
+class RejectSink:
+    """Records rejects: a JSON line in ``path`` (or on stderr without one) and a line on stderr."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, file_mode: int = 0o600) -> None:
+        self.file = None if path is None else AppendOnlyFile(path, file_mode=file_mode)
+        self._serializer = StdlibJsonSerializer()
+        self._count_lock = threading.Lock()
+        self.count = 0
+
+    @property
+    def path(self) -> str | None:
+        return None if self.file is None else self.file.path
+
+    def report(self, rejected: TaskEventRejected, record: logging.LogRecord) -> None:
+        """Store and announce one reject. Never raises."""
+        with self._count_lock:
+            self.count += 1
+        try:
+            line = self._serializer.dumps(reject_entry(rejected, record)) + b"\n"
+            if self.file is not None:
+                self.file.write_line(line)
+                _to_stderr(summary_line(rejected, self.file.path))
+            else:
+                _to_stderr(summary_line(rejected, "next line, prefixed wflogging-reject:"))
+                _to_stderr("wflogging-reject: " + line.decode("utf-8").rstrip("\n"))
+        except Exception as exc:  # the rejects file itself failed: say so, with the reasons
+            _to_stderr(summary_line(rejected, f"not saved: {type(exc).__name__}: {exc}"))
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _to_stderr(line: str) -> None:
+    stream = sys.stderr
+    if stream is None:  # pythonw, daemons: nowhere to print
+        return
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+    except Exception:
+        pass  # stderr closed or unwritable: the rejects file still has the record
