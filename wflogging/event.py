@@ -54,46 +54,67 @@ def is_task_event(record: logging.LogRecord) -> bool:
 
 
 def event_fields(record: logging.LogRecord) -> Mapping[str, Any]:
-    """The event's fields on a record: ``task_event``'s, plus flat ``extra`` keys."""
+    """The event's fields on a record: ``task_event``'s, plus flat ``extra`` keys.
+
+    When the two cannot be merged (a field given in both places, an unknown key
+    in ``task_event``), the record's ``task_event`` and flat keys are returned
+    as they are, so that :func:`build_entry` reports those problems together
+    with every other one.
+    """
     attributes = record.__dict__
-    bundled = attributes.get("task_event", _MISSING)
-    if bundled is _MISSING:
+    if "task_event" not in attributes:
         return attributes
-    if isinstance(bundled, TaskEvent):
-        bundled = bundled.to_dict()
-        if bundled["workflow_run_id"] is None:
-            del bundled["workflow_run_id"]
-    elif not isinstance(bundled, Mapping):
-        raise TaskEventRejected(
-            [Problem("task_event", f"expected a TaskEvent or a mapping, got {type(bundled).__name__}")],
-            {"task_event": bundled},
-        )
-    return _merge(bundled, attributes)
-
-
-def _merge(bundled: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
-    problems = [
-        Problem("task_event", f"unknown field {schema.preview(key)}")
-        for key in bundled
-        if key not in EVENT_KEYS
-    ]
-    fields = dict(bundled)
-    for key in EVENT_KEYS.intersection(attributes):
-        if key in fields and fields[key] is not attributes[key]:
-            problems.append(Problem(key, "given both in task_event and as its own extra key"))
-        fields[key] = attributes[key]
+    merged, problems = _merge(attributes)
     if problems:
-        raise TaskEventRejected(problems, fields)
-    return fields
+        return {key: attributes[key] for key in _BUNDLE_KEYS.intersection(attributes)}
+    return merged
+
+
+_BUNDLE_KEYS = EVENT_KEYS | {"task_event"}
+_EVENT_KEY_LIST = ", ".join(sorted(EVENT_KEYS))
+
+
+def _merge(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """``fields["task_event"]``'s fields plus the flat event keys of ``fields``, and any conflicts."""
+    bundled = fields["task_event"]
+    problems: list[Problem] = []
+    merged: dict[str, Any]
+    if isinstance(bundled, TaskEvent):
+        merged = bundled.to_dict()
+        if merged["workflow_run_id"] is None:  # no run where it was built: the record's run applies
+            del merged["workflow_run_id"]
+    elif isinstance(bundled, Mapping):
+        merged = {}
+        for key, value in bundled.items():
+            if key in EVENT_KEYS:
+                merged[key] = value
+            else:
+                problems.append(
+                    Problem("task_event", f"unknown field {schema.preview(key)} (allowed: {_EVENT_KEY_LIST})")
+                )
+    else:
+        merged = {}
+        problems.append(
+            Problem("task_event", f"expected a TaskEvent or a mapping, got {type(bundled).__name__}")
+        )
+    for key in EVENT_KEYS.intersection(fields):
+        if key in merged:
+            problems.append(Problem(key, "given both in task_event and as its own extra key"))
+        merged[key] = fields[key]
+    return merged, problems
 
 
 def build_entry(fields: Mapping[str, Any], run_id_at_call: str | None = None) -> dict[str, Any]:
     """The log entry for ``fields``, or :class:`TaskEventRejected` with every problem.
 
-    ``workflow_run_id`` is the one in ``fields``, else ``run_id_at_call`` (the run
-    current where the record was made), else ``WFLOGGING_RUN_ID``.
+    ``fields`` holds flat event fields, a ``task_event`` (a :class:`TaskEvent` or a
+    mapping) or both, with no field in both places. ``workflow_run_id`` is the one
+    in ``fields``, else ``run_id_at_call`` (the run current where the record was
+    made), else ``WFLOGGING_RUN_ID``.
     """
     problems: list[Problem] = []
+    if "task_event" in fields:
+        fields, problems = _merge(fields)
     get = fields.get
     entry: dict[str, Any] = {
         "event_id": _event_id(get("event_id"), problems),
@@ -162,7 +183,9 @@ def _run_id(given: Any, run_id_at_call: str | None, problems: list[Problem]) -> 
         result: str | None = _apply(schema.uuid_text, given, "workflow_run_id", problems)
         return result
     if run_id_at_call is not None:
-        return run_id_at_call
+        # Checked like any other value: build_entry is public, and the stream holds only valid entries.
+        checked: str | None = _apply(schema.uuid_text, run_id_at_call, "workflow_run_id", problems)
+        return checked
     from_env = os.environ.get(RUN_ID_ENV)
     if from_env:
         try:

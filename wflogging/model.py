@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -171,7 +171,8 @@ def _to_timestamps(value: Any) -> Timestamps:
 
 
 def _to_calls(value: Any) -> tuple[LLMCall, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    # Only sequences: a mapping or a set iterates too, but is no ordered trace.
+    if not isinstance(value, (list, tuple)):
         raise schema.FieldTypeError("llm_trace", f"expected a list of calls, got {type(value).__name__}")
     calls: list[LLMCall] = []
     for position, given in enumerate(value, start=1):
@@ -284,18 +285,22 @@ class TaskEvent:
 
 def _require_stored_keys(entry: Mapping[str, Any]) -> None:
     """A stored entry spells out what a caller may leave to defaults."""
+    # The constructor reads None as "derive it"; a stored entry has no such
+    # shorthand, so null counts as missing there (as in the JSON Schema).
     missing = [name for name in FIELD_ORDER if name not in entry]
     if entry.get("workflow_run_id", "") is None:
         missing.append("workflow_run_id")
     timestamps = entry.get("timestamps")
-    if isinstance(timestamps, Mapping) and "duration_seconds" not in timestamps:
+    if isinstance(timestamps, Mapping) and timestamps.get("duration_seconds") is None:
         missing.append("timestamps.duration_seconds")
     calls = entry.get("llm_trace")
     if isinstance(calls, list):
         missing += [
             f"llm_trace[{index}].call_sequence"
             for index, call in enumerate(calls)
-            if isinstance(call, Mapping) and "call_sequence" not in call
+            if isinstance(call, Mapping) and call.get("call_sequence") is None
         ]
     if missing:
         raise schema.FieldValueError(missing[0], "missing (required in a stored entry)")
+    if "extensions" in entry and entry["extensions"] is None:
+        raise schema.FieldTypeError("extensions", "expected an object, got null (leave the key out instead)")

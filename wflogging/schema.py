@@ -18,6 +18,7 @@ import enum
 import json
 import math
 import re
+import sys
 import uuid
 from collections.abc import Mapping
 from importlib import resources
@@ -262,6 +263,8 @@ def duration(value: object, path: str = "timestamps.duration_seconds") -> float:
         seconds = value.total_seconds()
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
         _type_error(path, "a number of seconds", value)
+    elif value > sys.float_info.max:  # an int no float can hold; float() would raise OverflowError
+        raise FieldValueError(path, f"{preview(value)} is too large for a float number of seconds")
     else:
         seconds = float(value)
     if not math.isfinite(seconds) or seconds < 0:
@@ -368,12 +371,33 @@ def _plain_other(value: object, path: str, problems: list[Problem], depth: int, 
         return str(value)
     if attrs.has(type(value)):
         fields = attrs.asdict(cast(attrs.AttrsInstance, value), recurse=False)
-        return _plain(fields, path, problems, depth, open_ids)
+        return _plain_instance(value, fields, path, problems, depth=depth, open_ids=open_ids)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        return _plain(fields, path, problems, depth, open_ids)
+        return _plain_instance(value, fields, path, problems, depth=depth, open_ids=open_ids)
     problems.append(Problem(path, f"{type(value).__name__} value {preview(value)} has no JSON form"))
     return None
+
+
+def _plain_instance(
+    instance: object,
+    fields: dict[str, Any],
+    path: str,
+    problems: list[Problem],
+    *,
+    depth: int,
+    open_ids: set[int],
+) -> Any:
+    # The fields dict is new on every visit, so the cycle check must track the
+    # instance itself; otherwise a self-referencing object reads as "too deep".
+    if id(instance) in open_ids:
+        problems.append(Problem(path, "contains itself (a reference cycle)"))
+        return None
+    open_ids.add(id(instance))
+    try:
+        return _plain(fields, path, problems, depth, open_ids)
+    finally:
+        open_ids.discard(id(instance))
 
 
 # --- the shipped JSON Schema ----------------------------------------------------------
@@ -382,10 +406,13 @@ def _plain_other(value: object, path: str, problems: list[Problem], depth: int, 
 def load_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one log entry, as shipped in the package.
 
-    It states the per-field rules; two rules JSON Schema cannot express are
+    It states the per-field rules; the rules JSON Schema cannot express are
     listed under its ``x-wflogging-cross-field-rules`` key and enforced by the
-    library: ``end_time_utc`` is not before ``start_time_utc``, and
-    ``llm_trace[i].call_sequence`` is ``i + 1``.
+    library: ``end_time_utc`` is not before ``start_time_utc``;
+    ``llm_trace[i].call_sequence`` is ``i + 1``; every date-time lies within the
+    years 0001-9999 once converted to UTC; ``cost_data`` and ``extensions`` nest
+    at most :data:`MAX_DEPTH` levels and hold no integer outside
+    -2**63 .. 2**64-1.
     """
     source = resources.files("wflogging").joinpath("task_event.schema.json")
     loaded: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
