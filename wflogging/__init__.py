@@ -23,6 +23,8 @@ from wflogging.event import TaskEventRejected, build_entry
 from wflogging.formatter import NotATaskEvent, TaskEventFilter, TaskEventFormatter
 from wflogging.handler import TaskEventHandler
 from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
+from wflogging.pricing import ModelPrice, PriceTable, load_prices
+from wflogging.recorder import Clock, TaskRecorder, current_task, record_task
 from wflogging.schema import SCHEMA_VERSION, FeedbackType, Problem, Status, load_json_schema
 
 try:
@@ -33,10 +35,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "RUN_ID_ENV",
     "SCHEMA_VERSION",
+    "Clock",
     "FeedbackType",
     "HumanFeedback",
     "LLMCall",
+    "ModelPrice",
     "NotATaskEvent",
+    "PriceTable",
     "Problem",
     "RunContextFilter",
     "Status",
@@ -45,10 +50,14 @@ __all__ = [
     "TaskEventFormatter",
     "TaskEventHandler",
     "TaskEventRejected",
+    "TaskRecorder",
     "Timestamps",
     "__version__",
     "build_entry",
     "current_run_id",
+    "current_task",
     "load_json_schema",
+    "load_prices",
+    "record_task",
     "workflow_run",
 ]

@@ -1,0 +1,708 @@
+"""``record_task``: wrap a task, get exactly one conformant event for it, whatever happens.
+
+::
+
+    with wflogging.record_task(logger, task_id="1.2", task_description="Implement CSV export",
+                               agent_name="/dev:implement-pro", prices=prices) as t:
+        reply = llm(prompt)
+        t.llm_call(model_name="claude-sonnet-4", prompt=prompt, completion=reply.text,
+                   input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens)
+
+``record_task`` also works with ``async with`` and as a decorator of sync and
+async functions (the function reaches its recorder through :func:`current_task`).
+On exit it logs one event through ``logger`` (``logger.log(level, ..., extra=
+{"task_event": ...})``), so the event takes the normal handler path: a
+:class:`~wflogging.TaskEventHandler` writes it, or rejects it visibly.
+
+Status
+    ``Success`` on a normal exit, unless set with :meth:`TaskRecorder.pause`
+    (``HIL-Paused``), :meth:`TaskRecorder.fail` or :attr:`TaskRecorder.status`.
+    ``Failed`` when the block raises: the exception then propagates unchanged.
+    ``KeyboardInterrupt`` and ``asyncio.CancelledError`` are logged as ``Failed``
+    too, and propagate.
+
+Failure details
+    A failed event says what failed in the optional ``extensions`` key, never in
+    the SOP's fields: ``extensions.error = {"reason": ..., "type": ..., "message": ...}``
+    where ``reason`` is ``"exception"`` (the block raised; ``type`` is the
+    exception's class name), ``"cancelled"`` (``asyncio.CancelledError``),
+    ``"interrupted"`` (``KeyboardInterrupt``) or ``"reported"`` (the code called
+    :meth:`TaskRecorder.fail`; no ``type``). ``failure_details=False`` leaves
+    ``extensions`` out, so every event has exactly the ten SOP fields. A
+    successful or paused event never has ``extensions``.
+
+Timestamps
+    ``start_time_utc`` is the wall clock (UTC) on entry. ``duration_seconds`` is
+    measured on the monotonic clock, and ``end_time_utc`` is *computed* as start
+    + duration rather than read from the wall clock again. The wall clock can step
+    (NTP, a VM resuming, a manual change) while a task runs; read twice it could
+    give an end before the start or a duration that disagrees with the two
+    instants. This way the duration is never negative and the three values always
+    agree exactly (all three are kept to the microsecond). The price: after a
+    step, ``end_time_utc`` is where the end would be on the clock as it was at the
+    start.
+
+Run
+    ``workflow_run_id`` is the run current where the recorder is *entered*
+    (:func:`~wflogging.current_run_id`), passed explicitly in the event, so the
+    event belongs to that run even if the exit happens in another context. Outside
+    any run the handler's usual fallback applies (and an event with no run at all
+    is rejected visibly).
+
+cost_data
+    What reports read. Token counts and money roll up from the calls'
+    usage (:meth:`TaskRecorder.llm_call`)::
+
+        {
+          "llm_calls": 3,                       # calls recorded
+          "tokens": {"input": 5200, "output": 900, "cached": 4000},   # totals over all models
+          "models": {                           # one entry per model_name, in first-use order
+            "claude-sonnet-4": {
+              "calls": 2, "input_tokens": 5000, "output_tokens": 700, "cached_tokens": 4000,
+              "latency_seconds": 3.2,           # only if some call reported latency
+              "cost_usd": 0.0129,               # only if money is known (below) for some of its calls
+              "unpriced_calls": 1               # only if some of its calls could not be priced
+            }
+          },
+          "total_cost_usd": 0.0129,             # only if money is known
+          "unpriced_calls": 1,                  # only if > 0: total_cost_usd then leaves those out
+          "price_table": "2025-06-01",          # the price table's version, if it has one
+          "usage_problems": ["call 2: input_tokens: -5 is not ..."]   # only if usage was ignored
+        }
+
+    Tokens: ``cached`` is the part of ``input`` read from a prompt cache (OpenAI's
+    convention; for Anthropic pass ``input_tokens = input + cache reads``). A
+    count not reported counts as 0. Money is known when a price table is given
+    (``prices=``) or a call reported ``cost_usd``. A call's own ``cost_usd`` wins
+    over the table (it is what the provider billed); a call with neither (model
+    not in the table, or no token counts) is *unpriced*: counted in
+    ``unpriced_calls``, never as $0. Money is summed exactly as ``Decimal`` and
+    written as a JSON number rounded to 10 decimal places (1e-10 USD).
+
+    :meth:`TaskRecorder.set_cost` adds the caller's own entries (the IACP's
+    figures, say); an entry with the same name as a rolled-up one replaces it.
+
+Errors
+    Arguments that can never make an event (an empty ``task_id``, a ``prices``
+    table that does not parse) raise ``ValueError``/``TypeError`` from
+    ``record_task(...)`` itself, before the task runs; so does setting
+    :attr:`TaskRecorder.status` to something that is not a status. Otherwise the
+    recorder's bookkeeping never raises into the task: a bad usage value is left out of the
+    roll-up and listed under ``cost_data.usage_problems``; a bad trace or feedback
+    value makes the event a reject (stored with its reasons by the handler, one line
+    on stderr); an internal failure is reported on stderr. The task's own exception
+    is never replaced. Only a handler in ``strict`` mode can raise, and only when
+    the task itself did not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import datetime as dt
+import functools
+import inspect
+import logging
+import math
+import sys
+import threading
+import time
+import types
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar, cast
+
+import attrs
+
+from wflogging import schema
+from wflogging.context import current_run_id
+from wflogging.pricing import PriceTable, money, to_price_table
+from wflogging.schema import FeedbackType, Status
+
+__all__ = ["SYSTEM_CLOCK", "Clock", "TaskRecorder", "current_task", "record_task"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_MONEY_PLACES = Decimal("1e-10")
+_MAX_TOKENS = 2**53  # beyond this a token count is a bug, and JSON readers start losing digits
+
+
+class Clock(Protocol):
+    """Where a recorder reads time: the wall clock (UTC) and a monotonic clock."""
+
+    def now_utc(self) -> dt.datetime:
+        """The current time as an aware UTC ``datetime``."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (only differences matter)."""
+        ...
+
+
+class SystemClock:
+    """The real clocks: :func:`datetime.datetime.now` in UTC and :func:`time.monotonic`."""
+
+    def now_utc(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+#: The clock recorders use unless given another (``record_task(..., clock=...)``).
+SYSTEM_CLOCK: Clock = SystemClock()
+
+_current_task: contextvars.ContextVar[TaskRecorder | None] = contextvars.ContextVar(
+    "wflogging_current_task", default=None
+)
+
+
+def current_task() -> TaskRecorder | None:
+    """The innermost task being recorded in this context (thread or asyncio task), or ``None``.
+
+    How a function decorated with :func:`record_task` (or code it calls) reaches
+    its recorder. A worker thread does not inherit it: pass the recorder along.
+    """
+    return _current_task.get()
+
+
+class _Settings:
+    """What ``record_task(...)`` was given, checked once."""
+
+    __slots__ = (
+        "agent_name",
+        "clock",
+        "failure_details",
+        "failure_level",
+        "level",
+        "logger",
+        "prices",
+        "task_description",
+        "task_id",
+    )
+
+    def __init__(
+        self,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        *,
+        task_id: str,
+        task_description: str,
+        agent_name: str,
+        level: int,
+        failure_level: int | None,
+        prices: PriceTable | Mapping[str, Any] | None,
+        failure_details: bool,
+        clock: Clock | None,
+    ) -> None:
+        if not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
+            raise TypeError(f"logger: expected a logging.Logger, got {type(logger).__name__}")
+        self.logger = logger
+        self.task_id = schema.text(task_id, "task_id")
+        self.task_description = schema.text(task_description, "task_description")
+        self.agent_name = schema.text(agent_name, "agent_name")
+        self.level = _level(level, "level")
+        self.failure_level = self.level if failure_level is None else _level(failure_level, "failure_level")
+        self.prices = None if prices is None else to_price_table(prices)
+        self.failure_details = failure_details
+        self.clock = SYSTEM_CLOCK if clock is None else clock
+
+
+def _level(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{path}: expected a logging level (int), got {type(value).__name__}")
+    return value
+
+
+class TaskRecorder:
+    """What ``with record_task(...) as t`` gives: record the task's calls, feedback, costs, outcome.
+
+    Every method is safe to call from several threads or asyncio tasks at once.
+    """
+
+    def __init__(self, settings: _Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._calls: list[dict[str, Any]] = []
+        self._usage: list[_Usage] = []
+        self._feedback: dict[str, Any] | None = None
+        self._cost_entries: dict[str, Any] = {}
+        self._status: Status | None = None
+        self._failure: dict[str, Any] | None = None
+        self._finished = False
+        #: The event's id, known from the start (to link other records to this task).
+        self.event_id = str(uuid.uuid4())
+        #: The run current where the recorder was entered (``None`` outside any run).
+        self.workflow_run_id = current_run_id()
+        clock = settings.clock
+        self._started_wall = clock.now_utc()
+        self._started_mono = clock.monotonic()
+
+    @property
+    def task_id(self) -> str:
+        return self._settings.task_id
+
+    # --- what happened during the task --------------------------------------------
+
+    def llm_call(
+        self,
+        *,
+        model_name: str,
+        prompt: str,
+        completion: str,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cached_tokens: int | None = None,
+        latency_seconds: float | None = None,
+        cost_usd: float | Decimal | None = None,
+    ) -> int:
+        """Record one LLM call; returns its ``call_sequence`` (1, 2, 3, ... in the order recorded).
+
+        ``prompt`` and ``completion`` are kept whole. The usage arguments feed
+        ``cost_data`` only (the SOP's trace items hold just the four fields):
+
+        - ``input_tokens``: all input (prompt) tokens of the call, cached ones included;
+        - ``output_tokens``: output tokens, reasoning tokens included;
+        - ``cached_tokens``: the part of ``input_tokens`` read from a prompt cache;
+        - ``latency_seconds``: the call's wall time, summed per model;
+        - ``cost_usd``: what the provider billed for the call; wins over the price table.
+
+        Calls from several threads are numbered in the order they reach this
+        method, without gaps or duplicates. A call recorded after the task's event
+        was logged is not recorded (returns 0; one line on stderr).
+        """
+        call: dict[str, Any] = {"model_name": model_name, "prompt": prompt, "completion": completion}
+        usage = _Usage(
+            model_name=model_name,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=cached_tokens,
+            latency_seconds=latency_seconds,
+            cost_usd=cost_usd,
+        )
+        with self._lock:
+            if self._finished:
+                _warn(f"llm_call for task {self.task_id!r} after its event was logged: not recorded")
+                return 0
+            sequence = len(self._calls) + 1
+            call["call_sequence"] = sequence
+            self._calls.append(call)
+            self._usage.append(usage)
+        return sequence
+
+    def human_feedback(
+        self,
+        *,
+        type: FeedbackType | str,
+        content: str,
+        timestamp_utc: dt.datetime | str | None = None,
+    ) -> None:
+        """Record the Director's input (replacing earlier feedback: an entry holds one).
+
+        ``timestamp_utc`` defaults to now (UTC). Feedback does not change the
+        status: call :meth:`pause` if the task stops to wait, or leave it to end
+        ``Success`` when the task resumed after an approval.
+        """
+        stamp = self._settings.clock.now_utc() if timestamp_utc is None else timestamp_utc
+        with self._lock:
+            self._feedback = {"type": type, "content": content, "timestamp_utc": stamp}
+
+    def set_cost(self, entries: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        """Add entries to ``cost_data`` (like ``dict.update``): the IACP's figures, say.
+
+        Values are any JSON-able data (``Decimal``, ``datetime``... become plain
+        JSON). An entry named like a rolled-up one (``total_cost_usd``...) replaces it.
+        """
+        with self._lock:
+            if entries is not None:
+                self._cost_entries.update(entries)
+            self._cost_entries.update(more)
+
+    # --- the outcome ----------------------------------------------------------------
+
+    @property
+    def status(self) -> Status | None:
+        """The status set so far (``None``: ``Success`` on a normal exit). An exception wins."""
+        return self._status
+
+    @status.setter
+    def status(self, value: Status | str) -> None:
+        self._status = schema.status(value)
+
+    def pause(self) -> None:
+        """End the task as ``HIL-Paused``: it stops to wait for a human.
+
+        The resumed task is recorded again (same ``task_id``), with the answer
+        in :meth:`human_feedback`.
+        """
+        self._status = Status.HIL_PAUSED
+
+    def fail(self, message: str = "") -> None:
+        """End the task as ``Failed`` without raising; ``message`` goes to ``extensions.error``."""
+        self._status = Status.FAILED
+        self._failure = {"reason": "reported", "message": str(message)}
+
+    # --- the event ------------------------------------------------------------------
+
+    def _finish(self, exc: BaseException | None, stacklevel: int) -> None:
+        """Log the task's event. Never raises, except a strict handler's reject on a clean exit.
+
+        ``stacklevel`` (as for ``logger.log``) makes the record's source the caller's
+        ``with`` statement or call, where a reject report should point.
+        """
+        try:
+            level, fields = self._event(exc)
+        except Exception as bug:  # a wflogging bug must not break the orchestrator
+            _warn(f"could not build the event of task {self.task_id!r}: {type(bug).__name__}: {bug}")
+            return
+        logger = self._settings.logger
+        try:
+            logger.log(
+                level,
+                "task %s (%s) %s",
+                self.task_id,
+                self._settings.agent_name,
+                fields["status"].value,
+                extra={"task_event": fields},
+                stacklevel=stacklevel,
+            )
+        except Exception as logging_error:
+            if exc is None:
+                raise  # only a strict handler raises here: the caller asked for it
+            _warn(
+                f"event of task {self.task_id!r} not logged: {type(logging_error).__name__}: {logging_error}"
+            )
+
+    def _event(self, exc: BaseException | None) -> tuple[int, dict[str, Any]]:
+        settings = self._settings
+        clock = settings.clock
+        micros = max(0, round((clock.monotonic() - self._started_mono) * 1_000_000))
+        with self._lock:
+            self._finished = True
+            calls = list(self._calls)
+            usage = list(self._usage)
+            feedback = self._feedback
+            cost_entries = dict(self._cost_entries)
+        status = Status.FAILED if exc is not None else self._status or Status.SUCCESS
+        failure = _failure(exc) if exc is not None else self._failure
+        fields: dict[str, Any] = {
+            "event_id": self.event_id,
+            "task_id": settings.task_id,
+            "task_description": settings.task_description,
+            "agent_name": settings.agent_name,
+            "timestamps": {
+                "start_time_utc": self._started_wall,
+                "end_time_utc": self._started_wall + dt.timedelta(microseconds=micros),
+                "duration_seconds": micros / 1_000_000,
+            },
+            "status": status,
+            "cost_data": {**roll_up(usage, settings.prices), **cost_entries},
+            "llm_trace": calls,
+            "human_feedback": feedback,
+        }
+        if self.workflow_run_id is not None:
+            fields["workflow_run_id"] = self.workflow_run_id
+        if status is Status.FAILED and failure is not None and settings.failure_details:
+            fields["extensions"] = {"error": failure}
+        level = settings.failure_level if status is Status.FAILED else settings.level
+        return level, fields
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, asyncio.CancelledError):
+        reason = "cancelled"
+    elif isinstance(exc, KeyboardInterrupt):
+        reason = "interrupted"
+    else:
+        reason = "exception"
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not cost the event
+        message = f"<{type(exc).__name__} with a failing str()>"
+    return {"reason": reason, "type": type(exc).__qualname__, "message": message}
+
+
+def _warn(line: str) -> None:
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(f"wflogging: {line}\n")
+        stream.flush()
+    except Exception:
+        pass  # nowhere left to say it
+
+
+# --- cost roll-up (pure) -------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _Usage:
+    """The usage reported with one call, unchecked (checked at roll-up, where problems are kept)."""
+
+    model_name: object
+    input_tokens: object = None
+    output_tokens: object = None
+    cached_tokens: object = None
+    latency_seconds: object = None
+    cost_usd: object = None
+
+
+def _tokens(value: object, name: str, problems: list[str], where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_TOKENS:
+        problems.append(f"{where}: {name} {schema.preview(value)} is not a non-negative integer (ignored)")
+        return None
+    return int(value)
+
+
+def _seconds(value: object, problems: list[str], where: str) -> float | None:
+    if value is None:
+        return None
+    seconds = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an int too large for a float
+            seconds = float(value)
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        problems.append(
+            f"{where}: latency_seconds {schema.preview(value)} is not a finite, non-negative number (ignored)"
+        )
+        return None
+    return seconds
+
+
+def _cost(value: object, problems: list[str], where: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return money(value, "cost_usd")
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{where}: {exc} (ignored)")
+        return None
+
+
+class _ModelTotals:
+    __slots__ = ("cached", "calls", "cost", "input", "latency", "output", "unpriced")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.input = 0
+        self.output = 0
+        self.cached = 0
+        self.latency: float | None = None
+        self.cost = Decimal(0)
+        self.unpriced = 0
+
+
+def _call_cost(
+    usage: _Usage,
+    tokens: tuple[int | None, int | None, int | None],
+    prices: PriceTable | None,
+    problems: list[str],
+    where: str,
+) -> Decimal | None:
+    """The call's money: its own ``cost_usd``, else the table's price, else ``None`` (unpriced)."""
+    given = _cost(usage.cost_usd, problems, where)
+    if given is not None:
+        return given
+    input_tokens, output_tokens, cached_tokens = tokens
+    if prices is None or (input_tokens is None and output_tokens is None):
+        return None
+    price = prices.price_for(usage.model_name) if isinstance(usage.model_name, str) else None
+    if price is None:
+        return None
+    return price.cost_usd(input_tokens or 0, output_tokens or 0, cached_tokens or 0)
+
+
+def roll_up(calls: list[_Usage], prices: PriceTable | None) -> dict[str, Any]:
+    """The rolled-up part of ``cost_data`` for these calls (shape in the module docstring)."""
+    problems: list[str] = []
+    models: dict[str, _ModelTotals] = {}
+    money_known = prices is not None
+    for number, usage in enumerate(calls, start=1):
+        where = f"call {number}"
+        input_tokens = _tokens(usage.input_tokens, "input_tokens", problems, where)
+        output_tokens = _tokens(usage.output_tokens, "output_tokens", problems, where)
+        cached_tokens = _tokens(usage.cached_tokens, "cached_tokens", problems, where)
+        if cached_tokens is not None and cached_tokens > (input_tokens or 0):
+            problems.append(
+                f"{where}: cached_tokens {cached_tokens} exceeds input_tokens {input_tokens or 0} "
+                "(cached tokens are part of the input count; ignored)"
+            )
+            cached_tokens = None
+        latency = _seconds(usage.latency_seconds, problems, where)
+        cost = _call_cost(usage, (input_tokens, output_tokens, cached_tokens), prices, problems, where)
+        money_known = money_known or cost is not None
+        name = usage.model_name if isinstance(usage.model_name, str) else str(usage.model_name)
+        totals = models.setdefault(name, _ModelTotals())
+        totals.calls += 1
+        totals.input += input_tokens or 0
+        totals.output += output_tokens or 0
+        totals.cached += cached_tokens or 0
+        if latency is not None:
+            totals.latency = (totals.latency or 0.0) + latency
+        if cost is None:
+            totals.unpriced += 1
+        else:
+            totals.cost += cost
+    return _cost_data(models, money_known, prices, problems)
+
+
+def _cost_data(
+    models: dict[str, _ModelTotals], money_known: bool, prices: PriceTable | None, problems: list[str]
+) -> dict[str, Any]:
+    per_model: dict[str, Any] = {}
+    for name, totals in models.items():
+        entry: dict[str, Any] = {
+            "calls": totals.calls,
+            "input_tokens": totals.input,
+            "output_tokens": totals.output,
+            "cached_tokens": totals.cached,
+        }
+        if totals.latency is not None:
+            entry["latency_seconds"] = round(totals.latency, 6)
+        if money_known:
+            if totals.unpriced < totals.calls:  # a model none of whose calls was priced has no cost, not $0
+                entry["cost_usd"] = usd(totals.cost)
+            if totals.unpriced:
+                entry["unpriced_calls"] = totals.unpriced
+        per_model[name] = entry
+    data: dict[str, Any] = {
+        "llm_calls": sum(totals.calls for totals in models.values()),
+        "tokens": {
+            "input": sum(totals.input for totals in models.values()),
+            "output": sum(totals.output for totals in models.values()),
+            "cached": sum(totals.cached for totals in models.values()),
+        },
+        "models": per_model,
+    }
+    if money_known:
+        data["total_cost_usd"] = usd(sum((totals.cost for totals in models.values()), Decimal(0)))
+        unpriced = sum(totals.unpriced for totals in models.values())
+        if unpriced:
+            data["unpriced_calls"] = unpriced
+    if prices is not None and prices.version is not None:
+        data["price_table"] = prices.version
+    if problems:
+        data["usage_problems"] = problems
+    return data
+
+
+def usd(amount: Decimal) -> float:
+    """Money as written in ``cost_data``: a JSON number rounded to 10 decimal places."""
+    return float(amount.quantize(_MONEY_PLACES))
+
+
+# --- the context manager / decorator -----------------------------------------------------
+
+
+class record_task:  # noqa: N801 - used like a function: ``with record_task(...) as t``
+    """Record one task: a context manager (``with``/``async with``) and a decorator (sync/async).
+
+    Each entry (each call, for a decorated function) starts a new
+    :class:`TaskRecorder` and logs exactly one event on exit; see the module
+    docstring for status, timestamps, run and ``cost_data``.
+
+    Args:
+        logger: where the event is logged (a ``Logger`` or ``LoggerAdapter``).
+        task_id, task_description, agent_name: the SOP's fields (non-empty strings).
+        level: the level of the event's record (``INFO``).
+        failure_level: the level of a ``Failed`` event's record (default: ``level``);
+            ``logging.ERROR`` lets an alerting handler pick out failures.
+        prices: a :class:`~wflogging.PriceTable` (see :func:`~wflogging.load_prices`)
+            or a mapping of model name to prices, to put money in ``cost_data``.
+        failure_details: write ``extensions.error`` on a failed event (default ``True``).
+        clock: where time is read (default :data:`SYSTEM_CLOCK`); any object with
+            ``now_utc()`` and ``monotonic()``, for simulations and tests.
+
+    Raises:
+        ValueError, TypeError: an argument that can never make a valid event.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        *,
+        task_id: str,
+        task_description: str,
+        agent_name: str,
+        level: int = logging.INFO,
+        failure_level: int | None = None,
+        prices: PriceTable | Mapping[str, Any] | None = None,
+        failure_details: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        self._settings = _Settings(
+            logger,
+            task_id=task_id,
+            task_description=task_description,
+            agent_name=agent_name,
+            level=level,
+            failure_level=failure_level,
+            prices=prices,
+            failure_details=failure_details,
+            clock=clock,
+        )
+        self._open: list[tuple[TaskRecorder, contextvars.Token[TaskRecorder | None]]] = []
+        # Frames from logger.log up to the user's code: _finish, _exit, __exit__/__aexit__, the user.
+        self._stacklevel = 4
+
+    def __enter__(self) -> TaskRecorder:
+        recorder = TaskRecorder(self._settings)
+        self._open.append((recorder, _current_task.set(recorder)))
+        return recorder
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        self._exit(exc)
+        # Returning None lets the task's exception (if any) propagate unchanged.
+
+    def _exit(self, exc: BaseException | None) -> None:
+        recorder, token = self._open.pop()
+        # Exited in another context than entered (ValueError): nothing of ours to restore there.
+        with contextlib.suppress(ValueError):
+            _current_task.reset(token)
+        recorder._finish(exc, self._stacklevel)
+
+    async def __aenter__(self) -> TaskRecorder:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        self._exit(exc)
+
+    def _fresh(self) -> record_task:
+        """A new, unentered copy: each call of a decorated function has its own recorder stack."""
+        copy = object.__new__(record_task)
+        copy._settings = self._settings
+        copy._open = []
+        copy._stacklevel = self._stacklevel + 1  # the decorator's wrapper sits between
+        return copy
+
+    def __call__(self, func: _F) -> _F:
+        fresh = self._fresh
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def record_async(*args: Any, **kwargs: Any) -> Any:
+                async with fresh():
+                    return await func(*args, **kwargs)
+
+            return cast(_F, record_async)
+
+        @functools.wraps(func)
+        def record_sync(*args: Any, **kwargs: Any) -> Any:
+            with fresh():
+                return func(*args, **kwargs)
+
+        return cast(_F, record_sync)
