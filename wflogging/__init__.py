@@ -24,6 +24,7 @@ from wflogging.formatter import NotATaskEvent, TaskEventFilter, TaskEventFormatt
 from wflogging.handler import TaskEventHandler
 from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
 from wflogging.pricing import ModelPrice, PriceTable, load_prices
+from wflogging.reader import EventLine, TornLine, entry_problems, read_events
 from wflogging.recorder import Clock, TaskRecorder, current_task, record_task
 from wflogging.schema import SCHEMA_VERSION, FeedbackType, Problem, Status, load_json_schema
 
@@ -36,6 +37,7 @@ __all__ = [
     "RUN_ID_ENV",
     "SCHEMA_VERSION",
     "Clock",
+    "EventLine",
     "FeedbackType",
     "HumanFeedback",
     "LLMCall",
@@ -52,12 +54,15 @@ __all__ = [
     "TaskEventRejected",
     "TaskRecorder",
     "Timestamps",
+    "TornLine",
     "__version__",
     "build_entry",
     "current_run_id",
     "current_task",
+    "entry_problems",
     "load_json_schema",
     "load_prices",
+    "read_events",
     "record_task",
     "workflow_run",
 ]

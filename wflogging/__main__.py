@@ -1,31 +1,12 @@
-"""The ``wflogging`` command (``python -m wflogging``)."""
+"""``python -m wflogging``: the ``wflogging`` command (see :mod:`wflogging.cli`)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 
-from wflogging.demo import run_demo, summarize
+from wflogging.cli import build_parser, main
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wflogging", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run a small simulated workflow that writes real events")
-    demo.add_argument(
-        "-o",
-        "--output",
-        default="wflogging-demo.jsonl",
-        help="events file to append to (default: %(default)s)",
-    )
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        run_id = run_demo(args.output)
-        print(f"wrote run {run_id} to {args.output}")
-        print(summarize(args.output))
-    return 0
-
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,230 @@
+"""How ``wflogging report`` scales: time against just parsing the lines, and peak memory.
+
+Generates an events file of a given size (realistic entries: 1-3 LLM calls with
+prompts of 0.3-6 KB, runs of 20 tasks over 5 agents and 3 models, failures, HIL
+pauses, some prompts repeated across runs), then runs in fresh subprocesses:
+
+* ``parse``: read the file line by line and parse each line with the fastest
+  JSON parser installed (the floor any report must pay);
+* ``report``: ``python -m wflogging report --format json FILE``;
+* ``validate``: ``python -m wflogging validate FILE`` (for information; it checks every
+  field with the model, so it is expected to be slower).
+
+For each it prints wall time and peak RSS (``ru_maxrss`` of the child, from
+``os.wait4``). The targets (issue 6): report within 2x of parse, peak RSS under
+200 MB for a 1 GB file.
+
+Usage::
+
+    python benchmarks/report_scale.py --size-mb 1024            # generates /tmp/wflogging-bench-1024mb.jsonl
+    python benchmarks/report_scale.py --size-mb 200 --keep --skip-validate
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+try:
+    import orjson
+
+    def _dumps(data: Any) -> bytes:
+        return orjson.dumps(data)
+
+except ImportError:  # pragma: no cover - the benchmark also runs with the stdlib parser only
+    import json
+
+    def _dumps(data: Any) -> bytes:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+AGENTS = ("/plan:analyst", "/dev:implement-pro", "/qa:test-runner", "/ops:deploy", "/docs:writer")
+MODELS = ("claude-sonnet-4", "gpt-4.1-mini", "gemini-2.5-pro")
+WORDS = (
+    "the",
+    "agent",
+    "reads",
+    "plan",
+    "writes",
+    "code",
+    "runs",
+    "tests",
+    "and",
+    "reports",
+    "what",
+    "failed",
+    "why",
+)
+
+PARSE_ONLY = """
+import sys
+try:
+    from orjson import loads
+except ImportError:
+    from json import loads
+count = 0
+with open(sys.argv[1], "rb") as stream:
+    for line in stream:
+        if line.strip():
+            loads(line)
+            count += 1
+print(count)
+"""
+
+
+def _text(rng: random.Random, size: int) -> str:
+    words = []
+    length = 0
+    while length < size:
+        word = rng.choice(WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)
+
+
+def _event(
+    rng: random.Random, run_id: str, task: int, clock: float, shared_prompts: list[str]
+) -> dict[str, Any]:
+    calls = []
+    by_model: dict[str, dict[str, Any]] = {}
+    for _ in range(rng.randint(1, 3)):
+        model = rng.choice(MODELS)
+        prompt = rng.choice(shared_prompts) if rng.random() < 0.1 else _text(rng, rng.randint(300, 6000))
+        completion = _text(rng, rng.randint(100, 2000))
+        calls.append({"model_name": model, "prompt": prompt, "completion": completion})
+        part = by_model.setdefault(
+            model, {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cached_tokens": 0, "cost_usd": 0.0}
+        )
+        part["calls"] += 1
+        part["input_tokens"] += len(prompt) // 4
+        part["output_tokens"] += len(completion) // 4
+        part["cost_usd"] += len(prompt) * 7.5e-7 + len(completion) * 3.75e-6
+    duration = round(rng.expovariate(1 / 20), 3)
+    status = rng.choices(("Success", "Failed", "HIL-Paused"), (90, 6, 4))[0]
+    entry: dict[str, Any] = {
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "workflow_run_id": run_id,
+        "task_id": f"{task // 5 + 1}.{task % 5 + 1}",
+        "task_description": f"Task {task} of the plan: " + _text(rng, 60),
+        "agent_name": AGENTS[task % len(AGENTS)],
+        "timestamps": {
+            "start_time_utc": _stamp(clock),
+            "end_time_utc": _stamp(clock + duration),
+            "duration_seconds": duration,
+        },
+        "status": status,
+        "cost_data": {  # the shape wflogging.record_task writes
+            "llm_calls": len(calls),
+            "tokens": {
+                "input": sum(part["input_tokens"] for part in by_model.values()),
+                "output": sum(part["output_tokens"] for part in by_model.values()),
+                "cached": 0,
+            },
+            "models": by_model,
+            "total_cost_usd": sum(part["cost_usd"] for part in by_model.values()),
+        },
+        "llm_trace": [{"call_sequence": n, **call} for n, call in enumerate(calls, start=1)],
+        "human_feedback": None,
+    }
+    if status == "Failed":
+        entry["extensions"] = {"error": {"type": "RuntimeError", "message": "tests failed"}}
+    return entry
+
+
+def _stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}Z"
+
+
+def generate(path: Path, size_bytes: int, seed: int = 7) -> int:
+    """Write about ``size_bytes`` of events to ``path``; returns the number of events."""
+    rng = random.Random(seed)
+    shared_prompts = [_text(rng, rng.randint(300, 3000)) for _ in range(50)]
+    # A pool of distinct entries re-stamped with fresh ids keeps generation fast.
+    pool = [_event(rng, "", task % 20, 0.0, shared_prompts) for task in range(400)]
+    written = events = 0
+    clock = 1_767_225_600.0  # 2026-01-01
+    with path.open("wb") as out:
+        while written < size_bytes:
+            run_id = str(uuid.uuid4())
+            for task in range(20):
+                entry = dict(pool[(events * 7919) % len(pool)])
+                entry["event_id"] = str(uuid.uuid4())
+                entry["workflow_run_id"] = run_id
+                entry["task_id"] = f"{task // 5 + 1}.{task % 5 + 1}"
+                duration = entry["timestamps"]["duration_seconds"]
+                entry["timestamps"] = {
+                    "start_time_utc": _stamp(clock),
+                    "end_time_utc": _stamp(clock + duration),
+                    "duration_seconds": duration,
+                }
+                clock += duration + 1
+                line = _dumps(entry) + b"\n"
+                out.write(line)
+                written += len(line)
+                events += 1
+    return events
+
+
+def measure(command: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS in MB of ``command`` in a fresh process.
+
+    CPU time is printed too because wall time on a shared machine includes waiting for a CPU.
+    """
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{command[2:4]} exited with {child.returncode}")
+    rss_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    return elapsed, usage.ru_utime + usage.ru_stime, rss_mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=256, help="size of the generated file (default 256)")
+    parser.add_argument("--file", type=Path, help="use this events file instead of generating one")
+    parser.add_argument("--keep", action="store_true", help="keep the generated file")
+    parser.add_argument("--skip-validate", action="store_true", help="do not time validate")
+    args = parser.parse_args()
+    path = args.file or Path(tempfile.gettempdir()) / f"wflogging-bench-{args.size_mb}mb.jsonl"
+    if args.file is None and not path.exists():
+        started = time.perf_counter()
+        events = generate(path, args.size_mb * 1_000_000)
+        print(f"generated {path} ({events:,} events) in {time.perf_counter() - started:.1f}s")
+    size_mb = path.stat().st_size / 1e6
+    print(f"file: {size_mb:,.0f} MB; python {sys.version.split()[0]}")
+    python = sys.executable
+    runs = {
+        "parse": [python, "-c", PARSE_ONLY, str(path)],
+        "report": [python, "-m", "wflogging", "report", "--format", "json", str(path)],
+    }
+    if not args.skip_validate:
+        runs["validate"] = [python, "-m", "wflogging", "validate", str(path)]
+    wall, cpu = {}, {}
+    for name, command in runs.items():
+        wall[name], cpu[name], rss = measure(command)
+        print(
+            f"{name:>9}: wall {wall[name]:7.1f} s ({size_mb / wall[name]:6.1f} MB/s)  "
+            f"cpu {cpu[name]:7.1f} s  peak RSS {rss:6.1f} MB"
+        )
+    print(
+        f"report / parse: wall {wall['report'] / wall['parse']:.2f}x, "
+        f"cpu {cpu['report'] / cpu['parse']:.2f}x (target <= 2x)"
+    )
+    if args.file is None and not args.keep:
+        path.unlink()
+
+
+if __name__ == "__main__":
+    main()

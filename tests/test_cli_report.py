@@ -1,0 +1,222 @@
+"""``wflogging report``: numbers that reconcile exactly with the events, in every format."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EventLog
+from tests.test_cli_support import events_in, log_task, run_cli, run_cli_process, write_workflow
+
+
+def _report(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    result = run_cli(capsys, "report", "--format", "json", *args)
+    assert result.code == 0, result.err
+    data: dict[str, Any] = json.loads(result.out)
+    return data
+
+
+def _nearest_rank_p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[math.ceil(0.95 * len(ordered)) - 1]
+
+
+def _expected_section(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's numbers recomputed straight from the events, with the documented definitions."""
+    durations = [e["timestamps"]["duration_seconds"] for e in events]
+    costs = [e["cost_data"]["total_cost_usd"] for e in events if "total_cost_usd" in e["cost_data"]]
+    by_agent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_agent[event["agent_name"]].append(event)
+        by_task[event["task_id"]].append(event)
+
+    def group(members: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "events": len(members),
+            "failed": sum(e["status"] == "Failed" for e in members),
+            "paused": sum(e["status"] == "HIL-Paused" for e in members),
+            "llm_calls": sum(len(e["llm_trace"]) for e in members),
+            "cost_usd": math.fsum(e["cost_data"].get("total_cost_usd", 0.0) for e in members),
+            "duration_seconds": math.fsum(e["timestamps"]["duration_seconds"] for e in members),
+            "input_tokens": sum(e["cost_data"].get("tokens", {}).get("input", 0) for e in members),
+        }
+
+    statuses = Counter(e["status"] for e in events)
+    return {
+        "events": len(events),
+        "by_status": {name: statuses.get(name, 0) for name in ("Success", "Failed", "HIL-Paused")},
+        "total_seconds": math.fsum(durations),
+        "median_seconds": statistics.median(durations),
+        "p95_seconds": _nearest_rank_p95(durations),
+        "total_usd": math.fsum(costs),
+        "events_with_cost": len(costs),
+        "llm_calls": sum(len(e["llm_trace"]) for e in events),
+        "by_agent": {name: group(members) for name, members in by_agent.items()},
+        "by_task": {name: group(members) for name, members in by_task.items()},
+        "failures": sorted(
+            (e["task_id"], f"RuntimeError: {e['extensions']['error']['message']}")
+            for e in events
+            if e["status"] == "Failed"
+        ),
+    }
+
+
+def _actual_section(section: dict[str, Any]) -> dict[str, Any]:
+    def groups(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        fields = ("events", "failed", "paused", "llm_calls", "cost_usd", "duration_seconds", "input_tokens")
+        return {row[key]: {name: row[name] for name in fields} for row in rows}
+
+    return {
+        "events": section["events"],
+        "by_status": section["by_status"],
+        "total_seconds": section["duration"]["total_seconds"],
+        "median_seconds": section["duration"]["median_seconds"],
+        "p95_seconds": section["duration"]["p95_seconds"],
+        "total_usd": section["cost"]["total_usd"],
+        "events_with_cost": section["cost"]["events_with_cost"],
+        "llm_calls": section["cost"]["llm_calls"],
+        "by_agent": groups(section["by_agent"], "agent_name"),
+        "by_task": groups(section["by_task"], "task_id"),
+        "failures": sorted((item["task_id"], item["reason"]) for item in section["failures"]),
+    }
+
+
+def test_numbers_reconcile_exactly_with_the_events(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every total, median, p95 and breakdown equals its independent recomputation, overall and per run."""
+    run_ids = write_workflow(event_log, runs=3, tasks=16)
+    events = events_in(event_log.path)
+    data = _report(capsys, str(event_log.path))
+    assert _actual_section(data["overall"]) == _expected_section(events)
+    assert [run["workflow_run_id"] for run in data["runs"]] == run_ids
+    for run in data["runs"]:
+        mine = [e for e in events if e["workflow_run_id"] == run["workflow_run_id"]]
+        assert _actual_section(run) == _expected_section(mine)
+
+
+def test_cost_by_model_adds_up_to_the_total(event_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
+    """The by-model rows (breakdowns, single-model events, the rest) sum to the total cost and tokens."""
+    write_workflow(event_log, runs=2, tasks=20, seed=5)
+    overall = _report(capsys, str(event_log.path))["overall"]
+    rows = overall["by_model"]
+    assert math.isclose(
+        math.fsum(row["cost_usd"] for row in rows), overall["cost"]["total_usd"], rel_tol=1e-12
+    )
+    assert sum(row["input_tokens"] for row in rows) == overall["cost"]["input_tokens"]
+    assert sum(row["llm_calls"] for row in rows) == overall["cost"]["llm_calls"]
+
+
+def test_human_waits_are_paired_with_their_pauses(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each HIL pause shows the human's answer and the time from the pause's end to the answer."""
+    write_workflow(event_log, runs=2, tasks=16, seed=3)
+    events = events_in(event_log.path)
+    expected = []
+    for pause in (e for e in events if e["status"] == "HIL-Paused"):
+        answer = next(
+            e
+            for e in events
+            if e["human_feedback"]
+            and (e["workflow_run_id"], e["task_id"]) == (pause["workflow_run_id"], pause["task_id"])
+            and e["timestamps"]["start_time_utc"] >= pause["timestamps"]["end_time_utc"]
+        )
+        # The helper answers exactly at the resumed task's start: a whole number of minutes after the pause.
+        waited = answer["human_feedback"]["timestamp_utc"]
+        expected.append((pause["task_id"], answer["human_feedback"]["content"], waited))
+    items = _report(capsys, str(event_log.path))["overall"]["human_feedback"]
+    assert sorted((i["task_id"], i["answer"], i["answered_at"]) for i in items) == sorted(expected)
+    assert all(i["wait_seconds"] % 60 == 0 and i["wait_seconds"] >= 60 for i in items)
+
+
+def test_run_and_time_filters(event_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
+    """--run keeps one run (by id prefix); --since/--until keep tasks started in [since, until)."""
+    run_ids = write_workflow(event_log, runs=3, tasks=6)
+    events = events_in(event_log.path)
+    only = _report(capsys, "--run", run_ids[1][:8], str(event_log.path))
+    assert [run["workflow_run_id"] for run in only["runs"]] == [run_ids[1]]
+    assert only["overall"]["events"] == sum(e["workflow_run_id"] == run_ids[1] for e in events)
+    starts = sorted(e["timestamps"]["start_time_utc"] for e in events)
+    since, until = starts[3], starts[9]
+    window = _report(capsys, "--since", since, "--until", until, str(event_log.path))
+    assert window["overall"]["events"] == sum(since <= s < until for s in starts) == 6
+
+
+def test_table_answers_the_questions_on_one_screen(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str], run_id: str
+) -> None:
+    """The table names the most expensive agent, the failed task and its reason, and the human waits."""
+    log_task(event_log, agent_name="/cheap", task_id="1", cost_data={"total_cost_usd": 0.01})
+    log_task(event_log, agent_name="/pricey", task_id="2", cost_data={"total_cost_usd": 2.5})
+    log_task(event_log, agent_name="/qa", task_id="3", status="Failed", error="UnicodeEncodeError in export")
+    result = run_cli(capsys, "report", str(event_log.path))
+    assert result.code == 0
+    improve = result.out.split("Where to improve")[1]
+    assert "Most expensive agents: /pricey $2.50 (100%)" in improve
+    assert "UnicodeEncodeError in export" in result.out.split("Failures")[1]
+    markdown = run_cli(capsys, "report", "--format", "markdown", str(event_log.path)).out
+    assert "## Where to improve" in markdown
+    assert "| /pricey |" in markdown
+
+
+def test_repeated_prompts_across_runs_are_pointed_out(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A task that sends the same prompt in several runs is listed under where to improve."""
+    import wflogging
+
+    for _ in range(3):
+        with wflogging.workflow_run():
+            log_task(
+                event_log, task_id="7.1", llm_trace=[{"model_name": "m", "prompt": "same", "completion": "x"}]
+            )
+    improve = _report(capsys, str(event_log.path))["where_to_improve"]
+    assert improve["repeated_prompts"] == [
+        {"task_id": "7.1", "agent_name": "/dev:implement-pro", "runs": 3, "prompts": 1}
+    ]
+
+
+def test_torn_lines_are_counted_and_warned_not_fatal(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str], run_id: str
+) -> None:
+    """A torn tail is skipped with a warning on stderr; the report of the whole events still comes."""
+    log_task(event_log)
+    with event_log.path.open("ab") as stream:
+        stream.write(b'{"event_id": "torn')
+    result = run_cli(capsys, "report", "--format", "json", str(event_log.path))
+    assert result.code == 0
+    assert json.loads(result.out)["unreadable_lines"] == 1
+    assert "torn line at byte" in result.err
+
+
+def test_reads_gzip_and_stdin_together(event_log: EventLog, tmp_path: Path, run_id: str) -> None:
+    """Several sources at once: a gzipped rotated file and standard input, in a real process."""
+    import gzip
+
+    log_task(event_log, task_id="a")
+    rotated = tmp_path / "events.jsonl.1.gz"
+    rotated.write_bytes(gzip.compress(event_log.path.read_bytes()))
+    result = run_cli_process(
+        "report", "--format", "json", str(rotated), "-", stdin=event_log.path.read_bytes()
+    )
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["overall"]["events"] == 2
+
+
+def test_demo_ends_with_the_report_of_its_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`wflogging demo` writes real events and prints the report of exactly that run."""
+    path = tmp_path / "demo.jsonl"
+    result = run_cli(capsys, "demo", "-o", str(path))
+    assert result.code == 0
+    run_id = result.out.split("wrote run ", 1)[1].split()[0]
+    assert f"Run {run_id}" in result.out
+    assert "Where to improve" in result.out
+    assert len(events_in(path)) == int(result.out.split(" task events in 1 run")[0].rsplit("\n", 1)[1])

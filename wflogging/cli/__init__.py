@@ -1,0 +1,280 @@
+"""The ``wflogging`` command: validate, report, show and timeline over event files, and a demo.
+
+Every subcommand reads the files named on the command line (``-`` for standard
+input; plain, rotated or gzipped JSON Lines). Exit status: 0 on success, 1 when
+``validate`` finds an invalid or torn line (or ``show`` finds no event), 2 for
+a usage error or an input that cannot be read (one line on standard error,
+never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from wflogging.cli.inputs import InputError, Progress, check_inputs, read_inputs
+from wflogging.reader import EventLine, TornLine
+
+if TYPE_CHECKING:
+    from wflogging.cli.report import ReportBuilder
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+_FILES_HELP = "event files (.jsonl, rotated, .gz); - for standard input"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``wflogging`` (also used to generate its reference documentation)."""
+    parser = argparse.ArgumentParser(
+        prog="wflogging",
+        description="Check, summarise and inspect wflogging task event files.",
+        epilog="Exit status: 0 success, 1 findings (invalid lines, no matching event), 2 error.",
+    )
+    from wflogging import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check every line against the schema",
+        description="Check every line against the schema; report each invalid line (line number, "
+        "event id, reasons) and each torn line (byte offset). Exit 0 when all lines are valid, 1 otherwise.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
+    validate.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    validate.set_defaults(handler=_validate)
+
+    report = commands.add_parser(
+        "report",
+        help="tasks, durations, cost, failures and human waits, per run and overall",
+        description="Summarise runs: tasks by status, durations (total, median, p95, slowest), cost and "
+        "tokens by agent, model and task, LLM calls, failures with reasons, human-in-the-loop pauses "
+        "with answers and waits, and where to improve.",
+    )
+    report.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
+    report.add_argument("--run", metavar="ID", help="only this workflow run (a unique id prefix is enough)")
+    report.add_argument(
+        "--since", metavar="TIME", help="only tasks started at or after TIME (ISO 8601; UTC if no offset)"
+    )
+    report.add_argument("--until", metavar="TIME", help="only tasks started before TIME")
+    report.add_argument(
+        "--format", choices=("table", "markdown", "json"), default="table", help="output format"
+    )
+    report.set_defaults(handler=_report)
+
+    show = commands.add_parser(
+        "show",
+        help="one event in full: fields, then each prompt and completion",
+        description="Show one event for debugging: its fields, then each LLM call's prompt and "
+        "completion, wrapped, with call numbers and models. Select with --event, or --run and --task.",
+    )
+    show.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
+    show.add_argument("--event", metavar="ID", help="the event id (a prefix is enough)")
+    show.add_argument("--run", metavar="ID", help="the run id (a prefix is enough), with --task")
+    show.add_argument("--task", metavar="TASK_ID", help="the task id, e.g. 1.2 (every event of it is shown)")
+    show.add_argument("--raw", action="store_true", help="print the stored JSON lines exactly")
+    show.add_argument("--width", type=int, default=None, help="wrap width (default: the terminal's, max 100)")
+    show.set_defaults(handler=_show)
+
+    timeline = commands.add_parser(
+        "timeline",
+        help="a self-contained HTML Gantt chart of one run",
+        description="Write one run as an HTML page that works offline: tasks by agent over time, "
+        "coloured by status, with human waits marked and details on hover or click.",
+    )
+    timeline.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
+    timeline.add_argument("--run", metavar="ID", help="the run (needed when the files hold several)")
+    timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
+    timeline.set_defaults(handler=_timeline)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a small simulated workflow that writes real events, then report on it",
+    )
+    demo.add_argument(
+        "-o",
+        "--output",
+        default="wflogging-demo.jsonl",
+        help="events file to append to (default: %(default)s)",
+    )
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except InputError as exc:
+        _error(str(exc))
+    except KeyboardInterrupt:
+        _error("interrupted")
+    except BrokenPipeError:
+        # The reader of our output went away (| head): exit quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        name = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{name}{exc.strerror or exc}")
+    return EXIT_ERROR
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"wflogging: error: {message}\n")
+
+
+def _items(files: Sequence[str]) -> Iterator[EventLine | TornLine]:
+    check_inputs(files)
+    return read_inputs(files, Progress())
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from wflogging.cli.validate import write_findings
+
+    totals = write_findings(_items(args.files), sys.stdout, as_json=args.format == "json")
+    if not totals["lines"]:
+        raise InputError("no lines to validate (the input holds only blank lines)")
+    return EXIT_FINDINGS if totals["invalid"] or totals["torn"] else EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from wflogging.cli.report import ReportBuilder, ReportFilter, parse_moment
+
+    try:
+        since = None if args.since is None else parse_moment(args.since)
+        until = None if args.until is None else parse_moment(args.until)
+    except ValueError as exc:
+        raise InputError(f"--since/--until: {exc}") from None
+    builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until))
+    torn = 0
+    for item in _items(args.files):
+        if isinstance(item, EventLine):
+            builder.add(item.entry)
+        else:
+            torn += 1
+            if torn <= 3:
+                _warn_torn(item)
+    builder.unreadable = torn
+    if torn > 3:
+        _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
+    _print_report(builder, args.format)
+    return EXIT_OK
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"wflogging: warning: {message}\n")
+
+
+def _warn_torn(item: TornLine) -> None:
+    _warn(f"{item.source}:{item.line_number}: skipped a torn line at byte {item.offset}: {item.reason}")
+
+
+def _print_report(builder: ReportBuilder, output_format: str) -> None:
+    head, runs, tail = builder.parts()
+    if output_format == "json":
+        _write_json_report(head, runs, tail)
+        return
+    from wflogging.cli.report_text import RUN_ROWS, report_document
+
+    # Only the latest runs are listed in a table for people; --format json has them all.
+    run_count = len(builder.runs)
+    latest = list(collections.deque(runs, maxlen=RUN_ROWS))
+    document = report_document({**head, "runs": latest, "run_count": run_count, **tail})
+    sys.stdout.write(document.as_markdown() if output_format == "markdown" else document.as_text())
+
+
+def _write_json_report(head: dict[str, Any], runs: Iterator[dict[str, Any]], tail: dict[str, Any]) -> None:
+    """One JSON document, written a run at a time (the list of runs can be long)."""
+    dumps = _json_dumps()
+    out = sys.stdout
+    out.write("{\n")
+    for key, value in head.items():
+        out.write(f"  {dumps(key)}: {_nested(dumps(value))},\n")
+    out.write('  "runs": [')
+    for index, run in enumerate(runs):
+        out.write(("," if index else "") + "\n    " + _nested(dumps(run), "    "))
+    out.write("\n  ],\n")
+    out.write(",\n".join(f"  {dumps(key)}: {_nested(dumps(value))}" for key, value in tail.items()))
+    out.write("\n}\n")
+
+
+def _nested(text: str, indent: str = "  ") -> str:
+    return text.replace("\n", "\n" + indent)
+
+
+def _json_dumps() -> Callable[[Any], str]:
+    """Indented JSON text, with orjson when it is installed (much faster on big reports)."""
+    try:
+        import orjson
+    except ImportError:
+        return lambda value: json.dumps(value, indent=2, ensure_ascii=False)
+    option = orjson.OPT_INDENT_2
+
+    def dumps(value: Any) -> str:
+        return orjson.dumps(value, option=option).decode("utf-8")
+
+    return dumps
+
+
+def _show(args: argparse.Namespace) -> int:
+    from wflogging.cli.show import describe_event, matching_events
+
+    if (args.event is None) == (args.run is None and args.task is None):
+        raise InputError("show needs --event ID, or --run ID and --task TASK_ID")
+    if args.event is None and (args.run is None or args.task is None):
+        raise InputError("show needs both --run ID and --task TASK_ID")
+    width = args.width or min(shutil.get_terminal_size((100, 24)).columns, 100)
+    found = 0
+    for item in matching_events(_items(args.files), event_id=args.event, run=args.run, task=args.task):
+        if args.raw:
+            sys.stdout.buffer.write(item.raw + b"\n")
+            sys.stdout.flush()
+        else:
+            sys.stdout.write(("\n" if found else "") + describe_event(item, width))
+        found += 1
+        if args.event is not None:
+            break  # event ids are unique: stop reading
+    if not found:
+        what = f"event {args.event}" if args.event else f"task {args.task} in run {args.run}"
+        sys.stderr.write(f"wflogging: no {what} in the given files\n")
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from wflogging.cli.timeline import collect_run, write_timeline
+
+    run_id, entries = collect_run(_items(args.files), args.run)
+    write_timeline(entries, run_id, args.output)
+    print(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from wflogging.cli.report import ReportBuilder, ReportFilter
+    from wflogging.demo import run_demo
+
+    run_id = run_demo(args.output)
+    print(f"wrote run {run_id} to {args.output}\n")
+    builder = ReportBuilder(ReportFilter(run=run_id))
+    for item in _items([args.output]):
+        if isinstance(item, EventLine):
+            builder.add(item.entry)
+    _print_report(builder, "table")
+    print(
+        f"Next: wflogging show --run {run_id[:8]} --task <TASK_ID> {args.output}\n"
+        f"      wflogging timeline --run {run_id[:8]} -o timeline.html {args.output}"
+    )
+    return EXIT_OK

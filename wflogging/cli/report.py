@@ -1,0 +1,918 @@
+"""``wflogging report``: what a set of runs did, cost and waited for, per run and overall.
+
+The report is built in one streaming pass (:class:`ReportBuilder`) and returned
+as plain JSON data (:meth:`ReportBuilder.result`); the table and Markdown forms
+are renderings of that data (:mod:`wflogging.cli.render`).
+
+Definitions, so every number can be recomputed from the events:
+
+* every entry is one *task event* (a paused task that is resumed gives two);
+* durations are ``timestamps.duration_seconds``; ``median`` is the usual median
+  (mean of the two middle values for an even count), ``p95`` the nearest-rank
+  95th percentile (the value at rank ``ceil(0.95 * n)`` in ascending order);
+* sums of money and durations are exact (the correctly rounded sum of the
+  values, as :func:`math.fsum` gives), whatever the order of the events;
+* costs and tokens come from ``cost_data``, read defensively. The keys
+  understood are those :func:`wflogging.record_task` writes, plus common
+  aliases: money ``total_cost_usd`` (or ``cost_usd``); tokens inside ``tokens``
+  as ``input``/``output`` (or ``input_tokens``/``output_tokens``,
+  ``prompt_tokens``/``completion_tokens``, also at the top level); a per-model
+  breakdown under ``models`` (or ``by_model``, ``per_model``) mapping a model
+  name to ``input_tokens``, ``output_tokens`` and ``cost_usd``; and
+  ``unpriced_calls`` (calls left out of the money). Totals missing at the top
+  are the sums of the breakdown. Anything else in ``cost_data`` is ignored; an
+  event without money counts as no cost (``events_with_cost`` says how many
+  stated one);
+* cost by model uses the breakdown when there is one (any remainder of the
+  event's total is shown as ``(unattributed)``); without one, an event whose
+  calls all used one model is charged to it, else to ``(several models)``, or
+  ``(no LLM calls)``;
+* a failure's reason is ``extensions.error`` (``type: message``) when present;
+* a HIL pause is an event with status ``HIL-Paused``; its answer is the
+  ``human_feedback`` of the first event of the same run and task that carries
+  one and starts at or after the pause ends (else the pause's own feedback),
+  and the human's wait is ``human_feedback.timestamp_utc`` minus the pause's
+  ``end_time_utc``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import attrs
+
+from wflogging import schema
+
+__all__ = ["ReportBuilder", "ReportFilter", "parse_moment"]
+
+# --- exact sums ----------------------------------------------------------------------------
+# A float is n / 2**k with k <= 1074, so n << (1074 - k) is it scaled to an integer
+# exactly; integer sums are exact and order-free, and one division rounds them correctly.
+_SCALE_BITS = 1074
+_SCALE = 1 << _SCALE_BITS
+
+
+def _units(value: float | int) -> int:
+    if type(value) is int:
+        return value << _SCALE_BITS
+    numerator, denominator = float(value).as_integer_ratio()
+    return numerator << (_SCALE_BITS - denominator.bit_length() + 1)
+
+
+def _from_units(units: int) -> float:
+    return units / _SCALE
+
+
+def _number(value: object) -> float | int | None:
+    """A finite JSON number, or ``None``."""
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[return-value]
+    if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+        return value  # type: ignore[return-value]
+    return None
+
+
+def _count(value: object) -> int:
+    """A token count: an integer (or integral float); anything else counts as 0."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return 0
+
+
+# --- reading cost_data ---------------------------------------------------------------------
+
+_MONEY_KEYS = ("total_cost_usd", "cost_usd")
+_INPUT_KEYS = ("input_tokens", "input", "prompt_tokens")
+_OUTPUT_KEYS = ("output_tokens", "output", "completion_tokens")
+_BREAKDOWN_KEYS = ("models", "by_model", "per_model")
+
+
+class CostFacts(NamedTuple):
+    """What one ``cost_data`` object says: money (``None`` when absent), tokens, and per model."""
+
+    usd: float | int | None
+    input_tokens: int
+    output_tokens: int
+    #: (model, money or None, input tokens, output tokens) per model, when ``cost_data`` breaks it down.
+    by_model: tuple[tuple[str, float | int | None, int, int], ...] | None
+    #: Calls the recorder could not price (left out of ``usd``).
+    unpriced_calls: int = 0
+
+
+def _first(mapping: dict[str, Any], keys: tuple[str, ...]) -> object:
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _tokens(mapping: dict[str, Any], input_key: str, output_key: str) -> tuple[int, int]:
+    """Input and output tokens, trying the expected keys first (this runs for every event)."""
+    input_tokens = mapping.get(input_key)
+    if input_tokens is None:
+        input_tokens = _first(mapping, _INPUT_KEYS)
+    output_tokens = mapping.get(output_key)
+    if output_tokens is None:
+        output_tokens = _first(mapping, _OUTPUT_KEYS)
+    return _count(input_tokens), _count(output_tokens)
+
+
+def read_cost(cost_data: object) -> CostFacts:
+    """The money and tokens in one event's ``cost_data`` (see the module docstring for the keys)."""
+    if type(cost_data) is not dict or not cost_data:
+        return _NO_COST
+    get = cost_data.get
+    usd = get("total_cost_usd")
+    usd = _number(usd if usd is not None else get("cost_usd"))
+    tokens = get("tokens")
+    if type(tokens) is dict:
+        input_tokens, output_tokens = _tokens(tokens, "input", "output")
+    else:
+        input_tokens, output_tokens = _tokens(cost_data, "input_tokens", "output_tokens")
+    unpriced = get("unpriced_calls")
+    unpriced = 0 if unpriced is None else _count(unpriced)
+    breakdown = get("models")
+    if breakdown is None:
+        breakdown = _first(cost_data, _BREAKDOWN_KEYS)
+    if type(breakdown) is not dict or not breakdown:
+        return CostFacts(usd, input_tokens, output_tokens, None, unpriced)
+    by_model = _breakdown(breakdown)
+    if usd is None and any(row[1] is not None for row in by_model):
+        usd = _from_units(sum(_units(row[1]) for row in by_model if row[1] is not None))
+    if not (input_tokens or output_tokens):
+        input_tokens = sum(row[2] for row in by_model)
+        output_tokens = sum(row[3] for row in by_model)
+    return CostFacts(usd, input_tokens, output_tokens, by_model, unpriced)
+
+
+def _breakdown(breakdown: dict[str, Any]) -> tuple[tuple[str, float | int | None, int, int], ...]:
+    rows = []
+    for model, part in breakdown.items():
+        if type(part) is not dict:
+            continue
+        usd = part.get("cost_usd")
+        input_tokens = part.get("input_tokens")
+        output_tokens = part.get("output_tokens")
+        if type(usd) is not float or type(input_tokens) is not int or type(output_tokens) is not int:
+            usd = _number(_first(part, _MONEY_KEYS))
+            input_tokens, output_tokens = _tokens(part, "input_tokens", "output_tokens")
+        rows.append((model, usd, input_tokens, output_tokens))
+    return tuple(rows)
+
+
+_NO_COST = CostFacts(None, 0, 0, None, 0)
+
+UNATTRIBUTED = "(unattributed)"
+SEVERAL_MODELS = "(several models)"
+NO_CALLS = "(no LLM calls)"
+
+# --- time ------------------------------------------------------------------------------------
+
+
+def _canonical(value: object) -> str | None:
+    """A timestamp as wflogging writes it (``YYYY-MM-DDTHH:MM:SS.ffffffZ``): comparable as text."""
+    if type(value) is not str:
+        return None
+    if len(value) == 27 and value[26] == "Z" and value[10] == "T":
+        return value
+    try:
+        return schema.format_instant(schema.instant(value, "timestamp"))
+    except ValueError:
+        return None
+
+
+def parse_moment(text: str) -> str:
+    """A ``--since``/``--until`` value in canonical form; a date or a time without offset is UTC."""
+    value = text.strip()
+    if len(value) == 10:  # YYYY-MM-DD
+        value += "T00:00:00Z"
+    elif value[-1:] not in ("Z", "z") and not _has_offset(value):
+        value += "Z"
+    return schema.format_instant(schema.instant(value.replace(" ", "T", 1), "time"))
+
+
+def _has_offset(value: str) -> bool:
+    return len(value) > 6 and value[-6] in "+-" and value[-3] == ":"
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    start = schema.instant(earlier, "t")
+    end = schema.instant(later, "t")
+    return (end - start).total_seconds()
+
+
+# --- the tallies -----------------------------------------------------------------------------
+
+
+class Tally:
+    """Totals for a group of events (one agent, model, task, run, or all)."""
+
+    __slots__ = (
+        "calls",
+        "cost",
+        "costed",
+        "duration",
+        "events",
+        "failed",
+        "input_tokens",
+        "label",
+        "output_tokens",
+        "paused",
+        "unpriced",
+    )
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label
+        self.events = 0
+        self.failed = 0
+        self.paused = 0
+        self.calls = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost = 0  # exact units
+        self.costed = 0  # events that state a cost
+        self.duration = 0  # exact units
+        self.unpriced = 0  # calls the recorder could not price
+
+    def count(self, event: _Event) -> None:
+        """Add one event."""
+        self.events += 1
+        status = event.status
+        if status == "Failed":
+            self.failed += 1
+        elif status == "HIL-Paused":
+            self.paused += 1
+        self.calls += len(event.models)
+        cost = event.cost
+        self.input_tokens += cost.input_tokens
+        self.output_tokens += cost.output_tokens
+        self.duration += event.duration_units
+        self.unpriced += cost.unpriced_calls
+        if event.cost_units is not None:
+            self.cost += event.cost_units
+            self.costed += 1
+
+    def merge(self, other: Tally) -> None:
+        """Add another group's totals."""
+        self.events += other.events
+        self.failed += other.failed
+        self.paused += other.paused
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost += other.cost
+        self.costed += other.costed
+        self.duration += other.duration
+        self.unpriced += other.unpriced
+        self.label = self.label or other.label
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "failed": self.failed,
+            "paused": self.paused,
+            "llm_calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": _from_units(self.cost),
+            "duration_seconds": _from_units(self.duration),
+        }
+
+
+class _Event:
+    """The facts of one event that the report uses, read once (a plain class: this is the hot path)."""
+
+    __slots__ = (
+        "agent",
+        "cost",
+        "cost_units",
+        "duration",
+        "duration_units",
+        "end",
+        "entry",
+        "models",
+        "run_id",
+        "start",
+        "status",
+        "task_id",
+    )
+
+    def __init__(  # noqa: PLR0917 - built in one place, from one entry
+        self,
+        entry: Mapping[str, Any],
+        run_id: str,
+        task_id: str,
+        agent: str,
+        status: str,
+        start: str | None,
+        end: str | None,
+        duration: float,
+        cost: CostFacts,
+        models: list[str],
+    ) -> None:
+        self.entry = entry  # for the rarely needed fields (description, feedback, error)
+        self.run_id = run_id
+        self.task_id = task_id
+        self.agent = agent
+        self.status = status
+        self.start = start
+        self.end = end
+        self.duration = duration
+        self.duration_units = _units(duration)
+        self.cost = cost
+        self.cost_units = None if cost.usd is None else _units(cost.usd)
+        self.models = models
+
+    @property
+    def description(self) -> str:
+        return _text(self.entry.get("task_description"))
+
+    @property
+    def feedback(self) -> dict[str, Any] | None:
+        feedback = self.entry.get("human_feedback")
+        return feedback if type(feedback) is dict else None
+
+    @property
+    def error(self) -> str | None:
+        return _error_reason(self.entry.get("extensions"))
+
+
+class _HilEvent(NamedTuple):
+    """What HIL pairing needs of an event (kept for pauses and answers only)."""
+
+    run_id: str
+    task_id: str
+    agent: str
+    status: str
+    start: str | None
+    end: str | None
+    feedback: dict[str, Any] | None
+
+
+class Section:
+    """Everything the report says about one run, or about all of them.
+
+    A section always keeps its totals (a few hundred bytes, plus 8 bytes per
+    event for the durations that exact percentiles need). A *detailed* section
+    also keeps its breakdowns: a tally per (agent, task) pair and per model,
+    the slowest tasks, each failure and each HIL event; a run section drops
+    them when the report covers too many runs to keep them all (see
+    :class:`ReportBuilder`).
+    """
+
+    __slots__ = (
+        "cells",
+        "durations",
+        "failures",
+        "first_start",
+        "hil",
+        "last_end",
+        "models",
+        "other_statuses",
+        "run_id",
+        "slowest",
+        "total",
+    )
+
+    def __init__(self, run_id: str | None = None, *, detailed: bool = True) -> None:
+        self.run_id = run_id
+        self.total = Tally()  # kept directly only when not detailed; else summed from the cells
+        self.other_statuses: dict[str, int] = {}
+        self.durations = array("d")
+        self.first_start: str | None = None
+        self.last_end: str | None = None
+        self.cells: dict[tuple[str, str], Tally] | None = None
+        self.models: dict[str, Tally] = {}
+        self.slowest: list[tuple[float, int, str, str, str, str]] = []
+        # Kept as compact tuples (run, task, agent, end, reason): failures can be many.
+        self.failures: list[tuple[str, str, str, str | None, str | None]] = []
+        self.hil: list[_HilEvent] = []
+        if detailed:
+            self.cells = {}
+
+    @property
+    def detailed(self) -> bool:
+        return self.cells is not None
+
+    def drop_detail(self) -> None:
+        """Keep only the totals (the report covers too many runs for every run's breakdowns)."""
+        if self.cells is not None:
+            self.total = self._summed_total()
+            self.cells = None
+            self.models, self.slowest, self.failures, self.hil = {}, [], [], []
+
+    def add(self, event: _Event, order: int, charges: list[_Charge]) -> None:
+        status = event.status
+        if status not in _STATUSES:
+            self.other_statuses[status] = self.other_statuses.get(status, 0) + 1
+        self.durations.append(event.duration)
+        start, end = event.start, event.end
+        if start is not None and (self.first_start is None or start < self.first_start):
+            self.first_start = start
+        if end is not None and (self.last_end is None or end > self.last_end):
+            self.last_end = end
+        cells = self.cells
+        if cells is None:
+            self.total.count(event)
+            return
+        key = (event.agent, event.task_id)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = Tally(event.description)
+        cell.count(event)
+        self._add_models(event, charges)
+        slowest = self.slowest
+        if len(slowest) < 5 or event.duration > slowest[0][0]:
+            item = (event.duration, -order, event.run_id, event.task_id, event.agent, status)
+            if len(slowest) < 5:
+                heapq.heappush(slowest, item)
+            else:
+                heapq.heapreplace(slowest, item)
+        if status == "Failed":
+            self.failures.append((event.run_id, event.task_id, event.agent, end, event.error))
+        feedback = event.feedback
+        if status == "HIL-Paused" or feedback is not None:
+            self.hil.append(_HilEvent(event.run_id, event.task_id, event.agent, status, start, end, feedback))
+
+    def _add_models(self, event: _Event, charges: list[_Charge]) -> None:
+        models = self.models
+        for name in event.models:
+            tally = models.get(name)
+            if tally is None:
+                tally = models[name] = Tally()
+            tally.calls += 1
+        for name, units, input_tokens, output_tokens in charges:
+            tally = models.get(name)
+            if tally is None:
+                tally = models[name] = Tally()
+            tally.events += 1
+            tally.input_tokens += input_tokens
+            tally.output_tokens += output_tokens
+            if units is not None:
+                tally.cost += units
+                tally.costed += 1
+
+    def _summed_total(self) -> Tally:
+        if self.cells is None:
+            return self.total
+        total = Tally()
+        for cell in self.cells.values():
+            total.merge(cell)
+        return total
+
+    def result(self) -> dict[str, Any]:
+        total = self._summed_total()
+        durations = sorted(self.durations)
+        others = sum(self.other_statuses.values())
+        result: dict[str, Any] = {}
+        if self.run_id is not None:
+            result["workflow_run_id"] = self.run_id
+        result.update(
+            {
+                "start_time_utc": self.first_start,
+                "end_time_utc": self.last_end,
+                "events": total.events,
+                "by_status": {
+                    "Success": total.events - total.failed - total.paused - others,
+                    "Failed": total.failed,
+                    "HIL-Paused": total.paused,
+                    **dict(sorted(self.other_statuses.items())),
+                },
+                "duration": {
+                    "total_seconds": _from_units(total.duration),
+                    "median_seconds": _median(durations),
+                    "p95_seconds": _nearest_rank(durations, 0.95),
+                },
+                "cost": {
+                    "total_usd": _from_units(total.cost),
+                    "events_with_cost": total.costed,
+                    "input_tokens": total.input_tokens,
+                    "output_tokens": total.output_tokens,
+                    "llm_calls": total.calls,
+                    "unpriced_calls": total.unpriced,
+                },
+                "detailed": self.cells is not None,
+            }
+        )
+        if self.cells is not None:
+            result["duration"]["slowest"] = [
+                {
+                    "workflow_run_id": run_id,
+                    "task_id": task_id,
+                    "agent_name": agent,
+                    "status": status,
+                    "duration_seconds": duration,
+                }
+                for duration, _, run_id, task_id, agent, status in sorted(self.slowest, reverse=True)
+            ]
+            result.update(self._breakdowns(self.cells))
+        return result
+
+    def _breakdowns(self, cells: dict[tuple[str, str], Tally]) -> dict[str, Any]:
+        by_agent: dict[str, Tally] = {}
+        by_task: dict[str, Tally] = {}
+        for (agent, task_id), cell in cells.items():
+            _tally(by_agent, agent).merge(cell)
+            _tally(by_task, task_id).merge(cell)
+        return {
+            "by_agent": _rows(by_agent, "agent_name"),
+            "by_model": _rows(self.models, "model_name"),
+            "by_task": _rows(by_task, "task_id", with_label="task_description"),
+            "failures": [
+                {
+                    "workflow_run_id": run_id,
+                    "task_id": task_id,
+                    "agent_name": agent,
+                    "end_time_utc": end,
+                    "reason": reason,
+                }
+                for run_id, task_id, agent, end, reason in self.failures
+            ],
+            "human_feedback": _pair_feedback(self.hil),
+        }
+
+
+_STATUSES = frozenset(member.value for member in schema.Status)
+
+
+def _tally(groups: dict[str, Tally], key: str) -> Tally:
+    tally = groups.get(key)
+    if tally is None:
+        tally = groups[key] = Tally()
+    return tally
+
+
+#: A model's share of one event: (model, cost in exact units or None, input tokens, output tokens).
+_Charge = tuple[str, int | None, int, int]
+
+
+def _model_charges(event: _Event) -> list[_Charge]:
+    """The event's cost and tokens split by model, in exact units (see the module docstring)."""
+    cost = event.cost
+    total = event.cost_units
+    if cost.by_model is not None:
+        charges: list[_Charge] = [
+            (model, None if usd is None else _units(usd), inp, out) for model, usd, inp, out in cost.by_model
+        ]
+        charged = sum(c[1] for c in charges if c[1] is not None)
+        rest = (
+            None if total is None or total == charged else total - charged,
+            cost.input_tokens - sum(c[2] for c in charges),
+            cost.output_tokens - sum(c[3] for c in charges),
+        )
+        if rest[0] is not None or rest[1] or rest[2]:
+            charges.append((UNATTRIBUTED, *rest))
+        return charges
+    if not total and not (cost.input_tokens or cost.output_tokens):
+        return _NO_CHARGES  # nothing to charge (a zero cost is still counted in the event's totals)
+    models = event.models
+    first = models[0] if models else NO_CALLS
+    model = first if all(name == first for name in models) else SEVERAL_MODELS
+    return [(model, total, cost.input_tokens, cost.output_tokens)]
+
+
+_NO_CHARGES: list[_Charge] = []
+
+
+def _rows(groups: dict[str, Tally], key: str, *, with_label: str | None = None) -> list[dict[str, Any]]:
+    ordered = sorted(groups.items(), key=lambda item: (-item[1].cost, -item[1].duration, item[0]))
+    rows = []
+    for name, tally in ordered:
+        row: dict[str, Any] = {key: name}
+        if with_label is not None:
+            row[with_label] = tally.label
+        row.update(tally.as_dict())
+        rows.append(row)
+    return rows
+
+
+def _median(ordered: list[float]) -> float | None:
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _nearest_rank(ordered: list[float], share: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
+
+
+def _pair_feedback(events: list[_HilEvent]) -> list[dict[str, Any]]:
+    """Each HIL pause with the answer that resumed it, and feedback given without a pause."""
+    pauses = sorted((e for e in events if e.status == "HIL-Paused"), key=lambda e: (e.end or "", e.task_id))
+    answers = sorted(
+        (e for e in events if e.feedback is not None and e.status != "HIL-Paused"),
+        key=lambda e: (e.start or "", e.task_id),
+    )
+    used: set[int] = set()
+    items: list[dict[str, Any]] = []
+    for pause in pauses:
+        answer = next(
+            (
+                index
+                for index, e in enumerate(answers)
+                if index not in used
+                and (e.run_id, e.task_id) == (pause.run_id, pause.task_id)
+                and (e.start or "") >= (pause.end or "")
+            ),
+            None,
+        )
+        if answer is not None:
+            used.add(answer)
+        feedback = answers[answer].feedback if answer is not None else pause.feedback
+        items.append(_hil_item(pause, feedback))
+    items += [_hil_item(None, e.feedback, e) for index, e in enumerate(answers) if index not in used]
+    return items
+
+
+def _hil_item(
+    pause: _HilEvent | None, feedback: dict[str, Any] | None, event: _HilEvent | None = None
+) -> dict[str, Any]:
+    source = pause if pause is not None else event
+    assert source is not None
+    answered_at = _canonical(feedback.get("timestamp_utc")) if feedback is not None else None
+    wait = None
+    if pause is not None and pause.end is not None and answered_at is not None:
+        seconds = _seconds_between(pause.end, answered_at)
+        wait = seconds if seconds >= 0 else None
+    return {
+        "workflow_run_id": source.run_id,
+        "task_id": source.task_id,
+        "agent_name": source.agent,
+        "paused": pause is not None,
+        "paused_at": None if pause is None else pause.end,
+        "feedback_type": None if feedback is None else feedback.get("type"),
+        "answer": None if feedback is None else feedback.get("content"),
+        "answered_at": answered_at,
+        "wait_seconds": wait,
+    }
+
+
+# --- the builder -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ReportFilter:
+    """Which events the report counts: a run (id or id prefix), and a window on start time."""
+
+    run: str | None = None
+    since: str | None = None  # canonical timestamp, inclusive
+    until: str | None = None  # canonical timestamp, exclusive
+
+
+class ReportBuilder:
+    """Feed it entries (:meth:`add`), then ask for the :meth:`result`.
+
+    Memory does not grow with the size of prompts or files, only with what the
+    report must remember: 8 bytes per event (durations, for exact
+    percentiles), each failure and HIL pause, a few hundred bytes per run, the
+    distinct agents, models and task ids, and at most ``prompt_memory`` prompt
+    fingerprints (for "prompts that repeat across runs"). Run sections keep
+    their breakdowns (by agent, model and task, failures, pauses) while the
+    report covers at most ``detailed_runs`` runs, or when one run is selected;
+    beyond that they keep their totals and the breakdowns are reported over all
+    runs only.
+    """
+
+    def __init__(
+        self,
+        report_filter: ReportFilter | None = None,
+        *,
+        prompt_memory: int = 100_000,
+        detailed_runs: int = 20,
+    ) -> None:
+        self.filter = report_filter or ReportFilter()
+        self._run_prefix = None if self.filter.run is None else self.filter.run.lower()
+        self.overall = Section()
+        self.runs: dict[str, Section] = {}
+        self.skipped = 0  # entries that are not task events
+        self.filtered_out = 0
+        self.unreadable = 0  # torn lines, counted by the caller
+        self._order = itertools.count()
+        # Prompt hash -> [task_id, agent, first run, other runs or None]; bounded, see improve().
+        self._prompts: dict[int, list[Any]] = {}
+        self._prompt_memory = prompt_memory
+        self._detailed_runs = detailed_runs
+        self.runs_detailed = True
+
+    def add_all(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        for entry in entries:
+            self.add(entry)
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """Count one parsed entry (one that is not a task event is counted as skipped)."""
+        event = _read_event(entry)
+        if event is None:
+            self.skipped += 1
+            return
+        if not self._wanted(event):
+            self.filtered_out += 1
+            return
+        order = next(self._order)
+        charges = _model_charges(event)
+        self.overall.add(event, order, charges)
+        run = self.runs.get(event.run_id)
+        if run is None:
+            run = self._new_run(event.run_id)
+        run.add(event, order, charges)
+        calls = entry.get("llm_trace")
+        if calls and type(calls) is list:
+            self._remember_prompts(event, calls)
+
+    def _new_run(self, run_id: str) -> Section:
+        if self.runs_detailed and len(self.runs) >= self._detailed_runs and self.filter.run is None:
+            self.runs_detailed = False
+            for section in self.runs.values():
+                section.drop_detail()
+        section = self.runs[run_id] = Section(run_id, detailed=self.runs_detailed)
+        return section
+
+    def _wanted(self, event: _Event) -> bool:
+        if self._run_prefix is not None and not event.run_id.lower().startswith(self._run_prefix):
+            return False
+        since, until = self.filter.since, self.filter.until
+        if since is None and until is None:
+            return True
+        if event.start is None:
+            return False
+        return (since is None or event.start >= since) and (until is None or event.start < until)
+
+    def _remember_prompts(self, event: _Event, calls: list[Any]) -> None:
+        prompts = self._prompts
+        for call in calls:
+            prompt = call.get("prompt") if type(call) is dict else None
+            if not prompt or type(prompt) is not str:
+                continue
+            key = hash(prompt)
+            seen = prompts.get(key)
+            if seen is None:
+                if len(prompts) < self._prompt_memory:
+                    prompts[key] = [event.task_id, event.agent, event.run_id, None]
+            elif seen[2] != event.run_id:
+                if seen[3] is None:
+                    seen[3] = {event.run_id}
+                else:
+                    seen[3].add(event.run_id)
+
+    def result(self) -> dict[str, Any]:
+        """The report as plain JSON data (what ``--format json`` prints)."""
+        head, runs, tail = self.parts()
+        return {**head, "runs": list(runs), **tail}
+
+    def parts(self) -> tuple[dict[str, Any], Iterator[dict[str, Any]], dict[str, Any]]:
+        """The result in three parts, so a long list of runs can be written one run at a time."""
+        overall = self.overall.result()
+        head = {
+            "filter": attrs.asdict(self.filter),
+            "entries_skipped": self.skipped,
+            "entries_filtered_out": self.filtered_out,
+            "unreadable_lines": self.unreadable,
+            "runs_detailed": self.runs_detailed,
+        }
+        runs = (self.runs[key].result() for key in sorted(self.runs, key=self._run_order))
+        tail = {"overall": overall, "where_to_improve": self._improve(overall)}
+        return head, runs, tail
+
+    def _run_order(self, run_id: str) -> tuple[str, str]:
+        return (self.runs[run_id].first_start or "", run_id)
+
+    def _improve(self, overall: dict[str, Any]) -> dict[str, Any]:
+        total_cost = overall["cost"]["total_usd"]
+
+        def share(cost: float) -> float | None:
+            return cost / total_cost if total_cost else None
+
+        costly_agents = [
+            {"agent_name": row["agent_name"], "cost_usd": row["cost_usd"], "share": share(row["cost_usd"])}
+            for row in overall["by_agent"][:3]
+            if row["cost_usd"] > 0
+        ]
+        costly_tasks = [
+            {
+                "task_id": row["task_id"],
+                "task_description": row["task_description"],
+                "cost_usd": row["cost_usd"],
+                "share": share(row["cost_usd"]),
+            }
+            for row in overall["by_task"][:3]
+            if row["cost_usd"] > 0
+        ]
+        failing = sorted(
+            (
+                {
+                    "agent_name": row["agent_name"],
+                    "failed": row["failed"],
+                    "events": row["events"],
+                    "rate": row["failed"] / row["events"],
+                }
+                for row in overall["by_agent"]
+                if row["failed"]
+            ),
+            key=lambda row: (-row["rate"], -row["failed"], row["agent_name"]),
+        )[:3]
+        repeated = sorted(
+            (
+                {"task_id": task, "agent_name": agent, "runs": 1 + len(others)}
+                for task, agent, _, others in self._prompts.values()
+                if others
+            ),
+            key=lambda row: (-row["runs"], row["task_id"], row["agent_name"]),
+        )
+        return {
+            "most_expensive_agents": costly_agents,
+            "most_expensive_tasks": costly_tasks,
+            "highest_failure_rates": failing,
+            "repeated_prompts": _merge_repeats(repeated)[:5],
+            "prompts_tracked": len(self._prompts),
+            "prompt_memory": self._prompt_memory,
+        }
+
+
+def _merge_repeats(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per task and agent: how many distinct prompts repeat, and in up to how many runs."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["task_id"], row["agent_name"])
+        if key in merged:
+            merged[key]["prompts"] += 1
+        else:
+            merged[key] = {**row, "prompts": 1}
+    return list(merged.values())
+
+
+def _read_event(entry: Mapping[str, Any]) -> _Event | None:
+    """The facts the report needs, or ``None`` when ``entry`` is not a task event.
+
+    This runs once per event, so it is written for speed: the checks for the
+    form wflogging writes come first and the general helpers only run when
+    they fail (each Python call costs about as much as parsing 100 bytes).
+    """
+    get = entry.get
+    status = get("status")
+    task_id = get("task_id")
+    timestamps = get("timestamps")
+    if type(status) is not str or type(task_id) is not str or type(timestamps) is not dict:
+        return None
+    duration = timestamps.get("duration_seconds")
+    if type(duration) is not float or not 0 <= duration < math.inf:
+        duration = _number(duration)
+        duration = 0.0 if duration is None or duration < 0 else float(duration)
+    start = timestamps.get("start_time_utc")
+    if type(start) is not str or len(start) != 27 or start[26] != "Z":
+        start = _canonical(start)
+    end = timestamps.get("end_time_utc")
+    if type(end) is not str or len(end) != 27 or end[26] != "Z":
+        end = _canonical(end)
+    calls = get("llm_trace")
+    models: list[str] = []
+    if type(calls) is list and calls:
+        try:
+            models = [call["model_name"] for call in calls]
+        except (TypeError, KeyError):
+            models = [call.get("model_name") for call in calls if type(call) is dict]  # type: ignore[misc]
+        if not all(type(name) is str for name in models):
+            models = [str(name) for name in models]  # a bad entry: keep it countable
+    run_id = get("workflow_run_id")
+    agent = get("agent_name")
+    return _Event(
+        entry,
+        run_id if type(run_id) is str else "(no run id)",
+        task_id,
+        agent if type(agent) is str and agent else "(no agent)",
+        status,
+        start,
+        end,
+        duration,
+        read_cost(get("cost_data")),
+        models,
+    )
+
+
+def _text(value: object) -> str:
+    return value if type(value) is str else ""
+
+
+def _error_reason(extensions: object) -> str | None:
+    if type(extensions) is not dict:
+        return None
+    error = extensions.get("error")
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict):
+        kind, message = error.get("type"), error.get("message")
+        parts = [str(part) for part in (kind, message) if part]
+        return ": ".join(parts) or None
+    return None
