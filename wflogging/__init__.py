@@ -26,6 +26,7 @@ from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
 from wflogging.pricing import ModelPrice, PriceTable, load_prices
 from wflogging.reader import EventLine, TornLine, entry_problems, read_events
 from wflogging.recorder import Clock, TaskRecorder, current_task, record_task
+from wflogging.redaction import DEFAULT_RULES, FieldSizeCap, Redactor, Rule
 from wflogging.schema import SCHEMA_VERSION, FeedbackType, Problem, Status, load_json_schema
 
 try:
@@ -34,17 +35,21 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 __all__ = [
+    "DEFAULT_RULES",
     "RUN_ID_ENV",
     "SCHEMA_VERSION",
     "Clock",
     "EventLine",
     "FeedbackType",
+    "FieldSizeCap",
     "HumanFeedback",
     "LLMCall",
     "ModelPrice",
     "NotATaskEvent",
     "PriceTable",
     "Problem",
+    "Redactor",
+    "Rule",
     "RunContextFilter",
     "Status",
     "TaskEvent",
