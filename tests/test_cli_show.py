@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import wflogging
 from tests.conftest import EventLog
 from tests.test_cli_support import events_in, log_task, run_cli
 
@@ -87,4 +88,18 @@ def test_show_needs_a_selection(event_log: EventLog, capsys: pytest.CaptureFixtu
     log_task(event_log)
     result = run_cli(capsys, "show", "--run", run_id, str(event_log.path))
     assert result.code == 2
-    assert "needs both --run ID and --task TASK_ID" in result.err
+    assert "show --run ID needs --task TASK_ID" in result.err
+
+
+def test_show_task_alone_shows_it_in_every_run(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--task without --run shows that task's events from every run in the files."""
+    runs = []
+    for _ in range(2):
+        with wflogging.workflow_run() as run:
+            runs.append(run)
+            log_task(event_log)
+    result = run_cli(capsys, "show", "--task", "1.1", str(event_log.path))
+    assert result.code == 0
+    assert [line.split()[1] for line in result.out.splitlines() if line.startswith("run ")] == runs

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
     show.add_argument("--event", metavar="ID", help="the event id (a prefix is enough)")
-    show.add_argument("--run", metavar="ID", help="the run id (a prefix is enough), with --task")
+    show.add_argument("--run", metavar="ID", help="only this run (an id prefix is enough), with --task")
     show.add_argument("--task", metavar="TASK_ID", help="the task id, e.g. 1.2 (every event of it is shown)")
     show.add_argument("--raw", action="store_true", help="print the stored JSON lines exactly")
     show.add_argument("--width", type=int, default=None, help="wrap width (default: the terminal's, max 100)")
@@ -232,9 +232,9 @@ def _show(args: argparse.Namespace) -> int:
     from wflogging.cli.show import describe_event, matching_events
 
     if (args.event is None) == (args.run is None and args.task is None):
-        raise InputError("show needs --event ID, or --run ID and --task TASK_ID")
-    if args.event is None and (args.run is None or args.task is None):
-        raise InputError("show needs both --run ID and --task TASK_ID")
+        raise InputError("show needs --event ID, or --task TASK_ID (with --run ID to pick one run)")
+    if args.event is None and args.task is None:
+        raise InputError("show --run ID needs --task TASK_ID")
     width = args.width or min(shutil.get_terminal_size((100, 24)).columns, 100)
     found = 0
     for item in matching_events(_items(args.files), event_id=args.event, run=args.run, task=args.task):
