@@ -72,7 +72,9 @@ class TaskEventFormatter(JsonFormatter):
             datefmt,
             style,
             validate,
-            defaults=None if defaults is None else dict(defaults),
+            # Item by item, not dict(defaults): dictConfig hands over a ConvertingDict,
+            # which resolves ext:// and cfg:// values only on item access.
+            defaults=None if defaults is None else {key: defaults[key] for key in defaults},
             json_ensure_ascii=False,
         )
         self.serializer = get_serializer(serializer)

@@ -85,6 +85,30 @@ class StdlibJsonSerializer:
         return encoded if line.isascii() else _escape_separators_bytes(encoded)
 
 
+# orjson writes floats in [1e-9, 1e-4) differently from float.__repr__ (which json
+# uses): 1e-05 as ``0.00001``, 1e-07 as ``1e-7``. An entry holding such a float is
+# written by the json encoder instead, the reference. Looking through the data
+# (containers only; strings are skipped whole) costs per value, not per byte of
+# prompt text; the range is taken a little wide, which costs time, never bytes.
+_DIVERGENT_FLOATS_FROM = 1e-10
+_DIVERGENT_FLOATS_BELOW = 1e-4
+
+
+def _holds_divergent_float(data: Any) -> bool:
+    """Whether ``data`` holds a float that orjson writes unlike ``float.__repr__``."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is dict:
+            pending.extend(value.values())
+        elif kind is list:
+            pending.extend(value)
+        elif kind is float and _DIVERGENT_FLOATS_FROM <= abs(value) < _DIVERGENT_FLOATS_BELOW:
+            return True
+    return False
+
+
 class OrjsonSerializer:
     """``orjson``: serializes straight to UTF-8 bytes, several times faster than ``json``."""
 
@@ -94,6 +118,7 @@ class OrjsonSerializer:
         import orjson
 
         self._orjson = orjson
+        self._reference = StdlibJsonSerializer()
 
     def dumps(self, data: Any) -> bytes:
         try:
@@ -102,6 +127,8 @@ class OrjsonSerializer:
             if "surrogates" in str(exc):
                 raise UnencodableText(str(exc)) from None
             raise
+        if _holds_divergent_float(data):
+            return self._reference.dumps(data)
         return _escape_separators_bytes(line)
 
     def dumps_text(self, data: Any) -> str:
