@@ -508,14 +508,7 @@ def test_invalid_event_goes_to_the_file_handlers_rejects(tmp_path: Path, run_id:
     "otel_first",
     [
         True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                reason="core: TaskEventFormatter.entry does not keep the entry it builds on the record, "
-                "so a TaskEventHandler listed first generates an event_id the OTel handler cannot see",
-                strict=True,
-            ),
-        ),
+        False,
     ],
 )
 def test_generated_event_id_is_the_same_in_file_and_trace(

@@ -18,6 +18,7 @@ from wflogging.event import (
     is_task_event,
     record_run_id,
 )
+from wflogging.redaction import FieldSizeCap, Redactor
 from wflogging.rejects import RejectSink
 from wflogging.serialize import UnencodableText, get_serializer, surrogate_problems
 
@@ -48,6 +49,17 @@ class TaskEventFormatter(JsonFormatter):
             other than :class:`~wflogging.TaskEventHandler` (which has its own).
             Unset, they go to stderr, each a summary line plus a
             ``wflogging-reject: {...}`` line.
+        redact: ``True`` for :data:`~wflogging.DEFAULT_RULES`, or a
+            :class:`~wflogging.Redactor` of your own: secrets in prompts, completions
+            and other text are replaced before the entry (or its reject) is written,
+            and counted by rule under ``extensions.redactions``. Off by default.
+        max_field_chars, max_field_bytes: cap each prompt and completion at this
+            many characters / UTF-8 bytes, with a marker and the original length
+            (``extensions.truncated``). Off by default: the SOP promises full prompts.
+
+    The entry built for a record is kept on the record, so every wflogging
+    formatter and handler that sees the record (a file and an OTLP exporter, say)
+    writes the same ``event_id``; each still applies its own options to a copy.
 
     A rejected event makes :meth:`format` raise :class:`TaskEventRejected` after
     the reject is stored, so a foreign handler writes nothing for it (the stdlib
@@ -66,6 +78,9 @@ class TaskEventFormatter(JsonFormatter):
         defaults: Mapping[str, Any] | None = None,
         serializer: str = "auto",
         rejects_file: str | os.PathLike[str] | None = None,
+        redact: bool | Redactor = False,
+        max_field_chars: int | None = None,
+        max_field_bytes: int | None = None,
     ) -> None:
         super().__init__(
             fmt,
@@ -81,6 +96,13 @@ class TaskEventFormatter(JsonFormatter):
         #: Record attributes written under ``extensions.log`` (from ``fmt``).
         self.record_fields: tuple[str, ...] = () if fmt is None else tuple(self._required_fields)
         self.rejects = RejectSink(rejects_file)
+        #: Applied to every entry and every reject (``None``: no redaction).
+        self.redactor: Redactor | None = Redactor() if redact is True else (redact or None)
+        self.size_cap: FieldSizeCap | None = (
+            None
+            if max_field_chars is None and max_field_bytes is None
+            else FieldSizeCap(max_field_chars, max_bytes=max_field_bytes)
+        )
 
     # --- the entry as data ---------------------------------------------------------
 
@@ -92,10 +114,13 @@ class TaskEventFormatter(JsonFormatter):
                 "its extra has neither task_id nor task_event"
             )
         fields = event_fields(record)
-        built = record.__dict__.get(ENTRY_ATTRIBUTE)
-        entry = build_entry(fields, record_run_id(record)) if built is None else dict(built)
+        entry = dict(shared_entry(record, fields))  # options below change this copy only
         if self.record_fields or record.exc_info:
             self._add_extensions(entry, record, fields)
+        if self.redactor is not None:
+            entry = self.redactor.apply(entry)
+        if self.size_cap is not None:
+            entry = self.size_cap.apply(entry)
         return entry
 
     def _add_extensions(self, entry: dict[str, Any], record: logging.LogRecord, fields: Any) -> None:
@@ -147,8 +172,22 @@ class TaskEventFormatter(JsonFormatter):
             except UnencodableText:
                 raise _unencodable(entry, record) from None
         except TaskEventRejected as rejected:
-            self.rejects.report(rejected, record)
+            self.rejects.report(rejected, record, redactor=self.redactor)
             raise
+
+
+def shared_entry(record: logging.LogRecord, fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The entry built for ``record``, built once and kept on it (raises :class:`TaskEventRejected`).
+
+    Every wflogging formatter, filter and handler that sees the record uses this
+    one build, so they all write the same generated ``event_id``. Treat it as
+    read-only: formatters apply their options to a copy.
+    """
+    built: dict[str, Any] | None = record.__dict__.get(ENTRY_ATTRIBUTE)
+    if built is None:
+        built = build_entry(event_fields(record) if fields is None else fields, record_run_id(record))
+        record.__dict__[ENTRY_ATTRIBUTE] = built
+    return built
 
 
 def _unencodable(entry: dict[str, Any], record: logging.LogRecord) -> TaskEventRejected:
@@ -167,18 +206,27 @@ class TaskEventFilter(logging.Filter):
     Args:
         name: as for :class:`logging.Filter` (a logger-name prefix).
         rejects_file: where rejects are stored; unset, they go to stderr.
+        redact: as for :class:`TaskEventFormatter`, applied to the rejects this
+            filter stores (give it the same setting as the formatter).
     """
 
-    def __init__(self, name: str = "", *, rejects_file: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        rejects_file: str | os.PathLike[str] | None = None,
+        redact: bool | Redactor = False,
+    ) -> None:
         super().__init__(name)
         self.rejects = RejectSink(rejects_file)
+        self.redactor: Redactor | None = Redactor() if redact is True else (redact or None)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not is_task_event(record) or not super().filter(record):
             return False
         try:
-            record.__dict__[ENTRY_ATTRIBUTE] = build_entry(event_fields(record), record_run_id(record))
+            shared_entry(record)
         except TaskEventRejected as rejected:
-            self.rejects.report(rejected, record)
+            self.rejects.report(rejected, record, redactor=self.redactor)
             return False
         return True

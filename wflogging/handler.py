@@ -93,7 +93,7 @@ class TaskEventHandler(logging.Handler):
         try:
             line = self.formatter.format_bytes(record) + b"\n"
         except TaskEventRejected as rejected:
-            self.rejects.report(rejected, record)
+            self.rejects.report(rejected, record, redactor=self.formatter.redactor)
             if self.strict:
                 raise
             return

@@ -54,8 +54,8 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
     ) from missing
 
 from wflogging import schema
-from wflogging.event import TaskEventRejected, build_entry, event_fields, is_task_event, record_run_id
-from wflogging.formatter import ENTRY_ATTRIBUTE, TaskEventFormatter
+from wflogging.event import TaskEventRejected, build_entry, is_task_event
+from wflogging.formatter import TaskEventFormatter
 from wflogging.rejects import RejectSink
 
 __all__ = [
@@ -444,11 +444,8 @@ class OTelTaskEventHandler(logging.Handler):
             self.handleError(record)
 
     def _entry(self, record: logging.LogRecord) -> dict[str, Any]:
-        # Leave the built entry on the record, as TaskEventFilter does, so that a
-        # TaskEventHandler running after this handler writes the same generated
-        # event_id that this handler derived the span ids from.
-        if ENTRY_ATTRIBUTE not in record.__dict__:
-            record.__dict__[ENTRY_ATTRIBUTE] = build_entry(event_fields(record), record_run_id(record))
+        # The formatter builds the entry once per record and keeps it there, so the
+        # file handler and this one write the same generated event_id.
         return self._entries.entry(record)
 
     def export_entry(self, entry: Mapping[str, Any]) -> bool:

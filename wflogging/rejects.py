@@ -12,10 +12,12 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from wflogging import schema
 from wflogging.event import TaskEventRejected
+from wflogging.redaction import Redactor
 from wflogging.serialize import StdlibJsonSerializer, representable
 from wflogging.storage import AppendOnlyFile
 
@@ -46,11 +48,12 @@ def reject_entry(rejected: TaskEventRejected, record: logging.LogRecord) -> dict
     }
 
 
-def summary_line(rejected: TaskEventRejected, destination: str) -> str:
-    """The one-line stderr report of a reject."""
-    task_id = rejected.fields.get("task_id")
-    reasons = [str(problem) for problem in rejected.problems[:_MAX_REASONS_ON_STDERR]]
-    more = len(rejected.problems) - len(reasons)
+def summary_line(reject: Mapping[str, Any], destination: str) -> str:
+    """The one-line stderr report of a reject, from its rejects-file entry."""
+    task_id = reject["event"].get("task_id")
+    reasons = [f"{reason['path']}: {reason['problem']}" for reason in reject["reasons"]]
+    more = len(reasons) - _MAX_REASONS_ON_STDERR
+    reasons = reasons[:_MAX_REASONS_ON_STDERR]
     if more > 0:
         reasons.append(f"and {more} more")
     line = (
@@ -80,20 +83,27 @@ class RejectSink:
     def path(self) -> str | None:
         return None if self.file is None else self.file.path
 
-    def report(self, rejected: TaskEventRejected, record: logging.LogRecord) -> None:
-        """Store and announce one reject. Never raises."""
+    def report(
+        self, rejected: TaskEventRejected, record: logging.LogRecord, *, redactor: Redactor | None = None
+    ) -> None:
+        """Store and announce one reject, redacted by ``redactor`` if given. Never raises."""
         with self._count_lock:
             self.count += 1
         try:
-            line = self._serializer.dumps(reject_entry(rejected, record)) + b"\n"
+            entry = reject_entry(rejected, record)
+            if redactor is not None:  # reasons quote values too: redact the whole line
+                entry, counts = redactor.redact_data(entry)
+                if counts:
+                    entry["redactions"] = counts
+            line = self._serializer.dumps(entry) + b"\n"
             if self.file is not None:
                 self.file.write_line(line)
-                _to_stderr(summary_line(rejected, self.file.path))
+                _to_stderr(summary_line(entry, self.file.path))
             else:
-                _to_stderr(summary_line(rejected, "next line, prefixed wflogging-reject:"))
+                _to_stderr(summary_line(entry, "next line, prefixed wflogging-reject:"))
                 _to_stderr("wflogging-reject: " + line.decode("utf-8").rstrip("\n"))
-        except Exception as exc:  # the rejects file itself failed: say so, with the reasons
-            _to_stderr(summary_line(rejected, f"not saved: {type(exc).__name__}: {exc}"))
+        except Exception as exc:  # the rejects file itself failed: say so, without the data
+            _to_stderr(f"wflogging: rejected a task event; the reject was not saved: {type(exc).__name__}")
 
     def close(self) -> None:
         if self.file is not None:
