@@ -50,18 +50,16 @@ nitpick_ignore_regex = [
         r"(logging|os|re|datetime|dt|decimal|uuid|enum|collections\.abc|typing|types|contextvars)\..*",
     ),
     (r"py:.*", r"pythonjsonlogger\..*"),
-    (r"py:class", r"(attrs|attr)\..*"),
-    (r"py:class", r"(str|int|float|bool|bytes|object|dict|list|tuple|type|None|Any|BaseException)"),
-    (r"py:class", r"(ValueError|TypeError|Exception)"),
     (r"py:mod", r"logging(\..*)?"),
-    (r"py:class", r"Decimal"),
     (r"py:exc", r"(ValueError|TypeError|ImportError|OSError)( / (ValueError|TypeError))?"),
+    (r"py:meth", r"handleError"),  # logging.Handler's, named without its class
+    (r"py:class", r"(opentelemetry\..*|SpanExporter)"),
     # Private names that appear in public signatures and docstrings (not part of the public API).
     (r"py:class", r"_\w+"),
-    (r"py:data", r"(MAX_DEPTH|SYSTEM_CLOCK|REDACTION_FAILED)"),
-    (r"py:class", r"(RedactionHook|wflogging\.redaction\.Redacted)"),
-    (r"py:attr", r"marker"),
-    (r"py:class", r"(_F|Mapping|Sequence|Iterable|PathLike|LogRecord|Formatter|Filter|Handler)"),
+    (r"py:data", r"(MAX_DEPTH|SYSTEM_CLOCK|REDACTION_FAILED)"),  # unqualified in docstrings
+    (r"py:class", r"wflogging\.serialize\.EntryDict"),
+    # Work in progress (storage): documented with the Guarantees page; remove then.
+    (r"py:class", r"wflogging\.rotation\.Rotation"),
 ]
 
 # Link check: internal links are checked by the html build above (-n, MyST anchors);

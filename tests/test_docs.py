@@ -15,7 +15,10 @@ Python process (so one page's logging configuration cannot leak into another's):
   above that block; on any other page a reject fails the test;
 - every ```` ```json ```` block must parse, and ``% test: entry`` before one makes it
   an example entry that must validate against the shipped schema;
-- ```` ```text ```` blocks (output, trees) are shown, not run.
+- ```` ```text ```` blocks (output, trees) are shown, not run;
+- a ```` ```text ```` or ```` ```json ```` block marked ``% test: output`` must equal
+  what the block before it printed (stdout), so output shown on a page cannot
+  drift either (use it where the output is deterministic).
 
 Afterwards every ``*.jsonl`` events file the page wrote must hold only schema-valid
 entries. Any other fence language is refused, so an example cannot dodge the test
@@ -122,20 +125,33 @@ ALL_BLOCKS = [block for page in PAGES for block in parse_blocks(page)]
 # compiled with the page's path and padded to their line, so a traceback points at
 # the Markdown line that failed.
 _RUNNER = r"""
-import json, subprocess, sys
+import contextlib, io, json, subprocess, sys
 blocks = json.load(open(sys.argv[1], encoding="utf-8"))
 namespace = {"__name__": "__main__"}
+printed = None
 for block in blocks:
+    where = f"{block['path']}:{block['line']}"
     if block["action"] == "file":
         with open(block["file"], "w", encoding="utf-8") as handle:
             handle.write(block["code"])
+    elif block["action"] == "output":
+        if printed is None or printed.rstrip() != block["code"].rstrip():
+            sys.exit(f"{where}: the block above printed\n{printed}\nbut the page shows\n{block['code']}")
     elif block["action"] == "python":
         code = compile("\n" * (block["line"] - 1) + block["code"], block["path"], "exec")
-        exec(code, namespace)
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            try:
+                exec(code, namespace)
+            finally:
+                printed = out.getvalue()
+                sys.__stdout__.write(printed)
     else:
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", block["code"]])
+        command = ["bash", "-euo", "pipefail", "-c", block["code"]]
+        result = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        printed = result.stdout
+        sys.stdout.write(printed)
         if result.returncode:
-            sys.exit(f"{block['path']}:{block['line']}: sh block exited with {result.returncode}")
+            sys.exit(f"{where}: sh block exited with {result.returncode}")
 """
 
 
@@ -149,6 +165,8 @@ def _runnable(block: Block) -> dict[str, Any] | None:
     base: dict[str, Any] = {"path": str(block.page), "line": block.line, "code": block.code}
     if file_name is not None:
         return {**base, "action": "file", "file": file_name}
+    if "output" in block.markers:
+        return {**base, "action": "output"}
     if block.language in RUN_LANGUAGES:
         return {**base, "action": block.language}
     return None
@@ -222,6 +240,27 @@ def test_file_markers_name_a_file_and_skips_are_rare() -> None:
     assert len(skipped) <= max(3, len(ALL_BLOCKS) // 20), [block.where for block in skipped]
 
 
+def test_output_markers_are_on_text_blocks() -> None:
+    """``% test: output`` marks shown output (```` ```text ```` or JSON), which is compared, never run."""
+    outputs = [block for block in ALL_BLOCKS if "output" in block.markers]
+    assert [block.where for block in outputs if block.language not in ("text", "json")] == []
+
+
+@pytest.mark.parametrize(
+    "block",
+    [block for block in ALL_BLOCKS if block.language in ("yaml", "toml") and "skip" not in block.markers],
+    ids=lambda block: block.where,
+)
+def test_yaml_and_toml_blocks_parse(block: Block) -> None:
+    """A configuration shown on a page (a shipper's, a price table) is at least well-formed."""
+    if block.language == "yaml":
+        yaml = pytest.importorskip("yaml")
+        assert list(yaml.safe_load_all(block.code)), f"{block.where}: empty YAML"
+    else:
+        toml = pytest.importorskip("tomllib")
+        assert toml.loads(block.code), f"{block.where}: empty TOML"
+
+
 @pytest.mark.parametrize(
     "block",
     [block for block in ALL_BLOCKS if block.language == "json" and "skip" not in block.markers],
@@ -241,7 +280,9 @@ def test_json_blocks_parse(block: Block, schema_validator: jsonschema.protocols.
 def test_api_reference_covers_every_public_name() -> None:
     """Every name in ``wflogging.__all__`` has an entry in the API reference."""
     reference = (DOCS / "reference" / "api.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\.\. (?:auto)?\w+:: wflogging\.(\w+)\b", reference, flags=re.MULTILINE))
+    # ``wflogging.NAME`` only: ``wflogging.otel.NAME`` (and ``automodule``) document submodules.
+    pattern = r"^\.\. (?!automodule::)(?:auto)?\w+:: wflogging\.(\w+)(?![.\w])"
+    documented = set(re.findall(pattern, reference, flags=re.MULTILINE))
     public = set(wflogging.__all__) - {"__version__"}
     assert sorted(public - documented) == [], "add these names to docs/reference/api.md"
     assert sorted(documented - public) == [], "the API reference documents names that are not public"
