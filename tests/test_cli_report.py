@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import statistics
@@ -10,9 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import wflogging
 from tests.conftest import EventLog
 from tests.test_cli_support import events_in, log_task, run_cli, run_cli_process, write_workflow
+from wflogging.cli.report import ReportBuilder, Tally
+from wflogging.reader import TornLine
 
 
 def _report(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
@@ -220,3 +226,170 @@ def test_demo_ends_with_the_report_of_its_run(tmp_path: Path, capsys: pytest.Cap
     assert f"Run {run_id}" in result.out
     assert "Where to improve" in result.out
     assert len(events_in(path)) == int(result.out.split(" task events in 1 run")[0].rsplit("\n", 1)[1])
+
+
+# --- the fast reader gives the same report as whole-line parsing --------------------------------
+
+_PARSERS = [
+    "json",
+    "orjson",
+    pytest.param(
+        "msgspec",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("msgspec") is None, reason="msgspec is not installed (the [fast] extra)"
+        ),
+    ),
+]
+
+_NUMBERS = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.none(),
+    st.text(max_size=3),
+)
+_STAMPS = st.one_of(
+    st.just("2026-03-01T10:00:00.000000Z"),
+    st.just("2026-03-01T10:00:07.250000Z"),
+    st.just("2026-03-01T11:00:00+01:00"),
+    st.just("not a time"),
+    st.none(),
+)
+
+
+@st.composite
+def _entries(draw: st.DrawFn) -> dict[str, Any]:
+    """An entry in the recorder's shape, with any of its fields dropped, aliased or of a wrong type."""
+    models = draw(st.lists(st.sampled_from(["m1", "m2", "m3"]), max_size=3))
+    parts = {
+        name: {
+            "calls": 1,
+            "input_tokens": draw(st.integers(0, 5000)),
+            "output_tokens": draw(st.integers(0, 900)),
+            "cost_usd": draw(st.floats(min_value=0, max_value=1, allow_nan=False)),
+        }
+        for name in models
+    }
+    cost: dict[str, Any] = {
+        "llm_calls": len(models),
+        "tokens": {
+            "input": sum(p["input_tokens"] for p in parts.values()),
+            "output": draw(st.integers(0, 99)),
+        },
+        "models": parts,
+        "total_cost_usd": math.fsum(p["cost_usd"] for p in parts.values())
+        + draw(st.sampled_from([0.0, 1e-9])),
+    }
+    entry: dict[str, Any] = {
+        "event_id": "e",
+        "workflow_run_id": draw(st.sampled_from(["run-a", "run-b", "run-c"])),
+        "task_id": draw(st.sampled_from(["1.1", "1.2", "2.1"])),
+        "task_description": draw(st.text(max_size=5)),
+        "agent_name": draw(st.sampled_from(["/plan", "/dev", ""])),
+        "timestamps": {
+            "start_time_utc": draw(_STAMPS),
+            "end_time_utc": draw(_STAMPS),
+            "duration_seconds": draw(st.floats(min_value=-1, max_value=1e5, allow_nan=False)),
+        },
+        "status": draw(st.sampled_from(["Success", "Failed", "HIL-Paused", "Odd"])),
+        "cost_data": cost,
+        "llm_trace": [
+            {
+                "call_sequence": n,
+                "model_name": name,
+                "prompt": draw(st.sampled_from(["", "p", "q", "é\n"])),
+                "completion": draw(st.text(max_size=5)),
+            }
+            for n, name in enumerate(models, start=1)
+        ],
+        "human_feedback": draw(
+            st.sampled_from(
+                [
+                    None,
+                    {"type": "HIL-Approval", "content": "ok", "timestamp_utc": "2026-03-01T10:05:00.000000Z"},
+                ]
+            )
+        ),
+        "extensions": draw(st.sampled_from([None, {"error": {"type": "E", "message": "m"}}])),
+    }
+    # Bend the shape: a dropped field, an alias, a wrong type.
+    for _ in range(draw(st.integers(0, 2))):
+        target = draw(st.sampled_from(["entry", "cost", "tokens", "timestamps", "call"]))
+        where = {
+            "entry": entry,
+            "cost": cost,
+            "tokens": cost.get("tokens"),
+            "timestamps": entry.get("timestamps"),
+            "call": entry["llm_trace"][0]
+            if type(entry.get("llm_trace")) is list and entry["llm_trace"]
+            else None,
+        }[target]
+        if type(where) is not dict:
+            continue
+        key = draw(st.sampled_from([*sorted(where), "cost_usd", "input_tokens", "by_model", "prompt_tokens"]))
+        if draw(st.booleans()):
+            where.pop(key, None)
+        else:
+            where[key] = draw(_NUMBERS)
+    return entry
+
+
+def _report_with(parser: str, path: Path, **options: Any) -> dict[str, Any]:
+    builder = ReportBuilder(**options)
+    builder.read([str(path)], parser=parser)
+    return builder.result()
+
+
+@pytest.mark.parametrize("parser", _PARSERS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(_entries(), max_size=25))
+def test_every_parser_gives_the_same_report_as_whole_entries(
+    parser: str, entries: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Reading only the needed fields (msgspec) or whole lines gives the report of the parsed entries."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
+    reference = ReportBuilder(detailed_runs=2)
+    reference.add_all(json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line)
+    assert _report_with(parser, path, detailed_runs=2) == reference.result()
+
+
+@pytest.mark.parametrize("parser", _PARSERS)
+def test_recorder_events_report_the_same_with_every_parser(event_log: EventLog, parser: str) -> None:
+    """On real recorder output (many runs, so run sections drop their detail), every parser agrees."""
+    write_workflow(event_log, runs=4, tasks=16, seed=11)
+    reference = ReportBuilder(detailed_runs=2)
+    reference.add_all(events_in(event_log.path))
+    assert _report_with(parser, event_log.path, detailed_runs=2) == reference.result()
+
+
+@pytest.mark.parametrize("parser", _PARSERS)
+def test_report_and_reader_agree_on_torn_lines(tmp_path: Path, parser: str) -> None:
+    """The report skips exactly the lines read_events calls torn, at the same places, for the same reasons."""
+    good = json.dumps({"workflow_run_id": "r", "task_id": "1", "status": "Success", "timestamps": {}})
+    bad_utf8 = good[:-1].encode() + b', "llm_trace": [{"model_name": "m", "completion": "\xff"}]}'
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(
+        b"\n".join([good.encode(), bad_utf8, b"[1, 2]", b"   ", b'{"a": tru', good.encode(), b'{"cut": "sh'])
+    )
+    torn: list[TornLine] = []
+    builder = ReportBuilder()
+    builder.read([str(path)], parser=parser, on_torn=torn.append)
+    expected = [item for item in wflogging.read_events(path) if isinstance(item, TornLine)]
+    # The parser's own words may differ ("not valid JSON (...)"); the kind of fault may not.
+    assert [(t.line_number, t.offset, t.length, t.reason.split(" (")[0]) for t in torn] == [
+        (t.line_number, t.offset, t.length, t.reason.split(" (")[0]) for t in expected
+    ]
+    assert builder.unreadable == len(expected) == 4
+    assert builder.result()["overall"]["events"] + builder.skipped == 2
+
+
+def test_exact_sums_survive_folding() -> None:
+    """Pending floats folded into exact units give the correctly rounded sum (math.fsum), in any order."""
+    values = [0.1] * 1000 + [1e16, -1e16, 2.5e-300, 3.0]
+    tally = Tally()
+    for value in values:
+        tally.count_plain("Success", 0, 0, 0, value, abs(value), 0)
+        if len(tally.cost_floats) == 7:
+            tally.fold()
+    assert tally.as_dict()["cost_usd"] == math.fsum(values)
+    assert tally.as_dict()["duration_seconds"] == math.fsum(abs(v) for v in values)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import stat
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from typing import IO, TextIO
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, TextIO, TypeVar, cast
 
 from wflogging.reader import EventLine, TornLine, open_source, read_events
 
-__all__ = ["InputError", "Progress", "check_inputs", "read_inputs"]
+__all__ = ["InputError", "NotAnObject", "Progress", "check_inputs", "read_decoded", "read_inputs"]
+
+_T = TypeVar("_T")
 
 _SNIFF_BYTES = 4096
 
@@ -137,3 +142,124 @@ def _read_with_progress(path: str, progress: Progress) -> Iterator[EventLine | T
             if count % 1024 == 0:
                 progress.update(path, raw.tell(), total)
             yield item
+
+
+# --- lines decoded by the caller's parser ------------------------------------------------------
+# ``wflogging report`` needs only some fields of each entry, so it parses lines itself (see
+# wflogging.cli.report.entry_decoder) instead of taking read_events' whole parsed dicts. The torn-line
+# rules and reasons below are those of wflogging.reader, so validate and report agree on what is torn.
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_NO_NEWLINE = "no final newline (a write cut short or in progress)"
+_CUT_SHORT = "compressed data ends early (a truncated .gz file)"
+_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, UnicodeDecodeError, RecursionError)
+_PROGRESS_EVERY = 1024  # lines between progress updates (a power of two: checked with a mask)
+
+
+class NotAnObject(ValueError):
+    """Raised by a line decoder for a line that is valid JSON but not an object (the message says what)."""
+
+
+def read_decoded(
+    paths: Sequence[str], decode: Callable[[bytes], _T], progress: Progress | None = None
+) -> Iterator[_T | TornLine]:
+    """``decode(line)`` for every non-blank line of every path in turn, or a :class:`TornLine`.
+
+    ``decode`` gets the line with its final newline and raises ``ValueError``
+    (:class:`NotAnObject` for JSON that is not an object), ``UnicodeDecodeError``
+    or ``RecursionError`` for a line it cannot read; such a line is yielded as a
+    :class:`TornLine` with the reason, as :func:`wflogging.read_events` does.
+    Raises :class:`InputError` for standard input that is empty or not JSON Lines.
+    """
+    for path in paths:
+        if path == "-":
+            with open_source("-") as stream:
+                _sniff(stream, "standard input")
+                yield from _decode_lines(stream, "-", decode, None)
+        elif progress is not None and progress.enabled:
+            with open(path, "rb", buffering=0) as raw, _buffered_source(raw) as stream:
+                total = os.fstat(raw.fileno()).st_size
+
+                def tick(raw: IO[bytes] = raw, path: str = path, total: int = total) -> None:
+                    progress.update(path, raw.tell(), total)
+
+                yield from _decode_lines(stream, path, decode, tick)
+        else:
+            with _open_buffered(path) as stream:
+                yield from _decode_lines(stream, path, decode, None)
+    if progress is not None:
+        progress.finish()
+
+
+#: Event lines are often several kilobytes: reading them through the default 8 KB buffer costs about
+#: as much as parsing them (benchmarks/report_scale.py reads its parse-only floor the same way).
+READ_BUFFER_BYTES = 1 << 20
+
+
+def _buffered_source(raw: IO[bytes]) -> IO[bytes]:
+    """``raw`` (an unbuffered file, left open) through a large buffer, decompressed if it is gzip."""
+    stream = io.BufferedReader(cast(io.RawIOBase, raw), READ_BUFFER_BYTES)
+    if stream.peek(2)[:2] != _GZIP_MAGIC:
+        return stream
+    return open_source(stream)
+
+
+def _open_buffered(path: str) -> IO[bytes]:
+    """A plain file with a large read buffer; anything else (gzip) as :func:`open_source` opens it."""
+    stream = open(path, "rb", buffering=READ_BUFFER_BYTES)  # noqa: SIM115 - returned to a with block
+    assert isinstance(stream, io.BufferedReader)
+    try:
+        if stream.peek(2)[:2] != _GZIP_MAGIC:
+            return stream
+    except BaseException:
+        stream.close()
+        raise
+    stream.close()
+    return open_source(path)
+
+
+def _decode_lines(
+    stream: IO[bytes], name: str, decode: Callable[[bytes], _T], tick: Callable[[], None] | None
+) -> Iterator[_T | TornLine]:
+    offset = 0
+    line_number = 0
+    try:
+        for line in stream:  # the hot loop of the report: keep it short
+            line_number += 1
+            if tick is not None and not line_number & (_PROGRESS_EVERY - 1):
+                tick()
+            try:
+                if not line.endswith(b"\n"):  # only ever the last line
+                    raise _NoNewline
+                item = decode(line)
+            except _DECODE_ERRORS as exc:
+                if line.strip():
+                    yield _torn(name, line_number, offset, line, exc)
+            else:
+                yield item
+            offset += len(line)
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        yield TornLine(name, line_number + 1, offset, 0, _CUT_SHORT, b"")
+
+
+class _NoNewline(ValueError):
+    pass
+
+
+def _torn(name: str, line_number: int, offset: int, line: bytes, exc: Exception) -> TornLine:
+    if not isinstance(exc, _NoNewline):
+        body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        reason = _decode_reason(exc)
+    else:
+        body, reason = line, _NO_NEWLINE
+    return TornLine(name, line_number, offset, len(body), reason, body[:80])
+
+
+def _decode_reason(exc: Exception) -> str:
+    if isinstance(exc, NotAnObject):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError) or "utf-8" in str(exc).lower():
+        return "not valid UTF-8"
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply to read"
+    return f"not valid JSON ({str(exc).splitlines()[0][:120]})"

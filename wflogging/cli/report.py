@@ -39,16 +39,19 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
 
 from wflogging import schema
+from wflogging.cli.inputs import NotAnObject, Progress, read_decoded
+from wflogging.reader import TornLine, parse_line
 
-__all__ = ["ReportBuilder", "ReportFilter", "parse_moment"]
+__all__ = ["ReportBuilder", "ReportFilter", "entry_decoder", "parse_moment"]
 
 # --- exact sums ----------------------------------------------------------------------------
 # A float is n / 2**k with k <= 1074, so n << (1074 - k) is it scaled to an integer
@@ -214,13 +217,21 @@ def _seconds_between(earlier: str, later: str) -> float:
 
 
 class Tally:
-    """Totals for a group of events (one agent, model, task, run, or all)."""
+    """Totals for a group of events (one agent, model, task, run, or all).
+
+    Money and durations are summed exactly, in integer units (see :func:`_units`).
+    The fast path appends the floats to ``cost_floats``/``duration_floats`` instead
+    (a list append is ten times cheaper than a conversion to units); they are
+    folded into the units, exactly, when read and by :meth:`fold`.
+    """
 
     __slots__ = (
+        "_cost",
+        "_duration",
         "calls",
-        "cost",
+        "cost_floats",
         "costed",
-        "duration",
+        "duration_floats",
         "events",
         "failed",
         "input_tokens",
@@ -238,10 +249,37 @@ class Tally:
         self.calls = 0
         self.input_tokens = 0
         self.output_tokens = 0
-        self.cost = 0  # exact units
+        self._cost = 0  # exact units
+        self.cost_floats: list[float] = []  # not yet in _cost
         self.costed = 0  # events that state a cost
-        self.duration = 0  # exact units
+        self._duration = 0  # exact units
+        self.duration_floats: list[float] = []  # not yet in _duration
         self.unpriced = 0  # calls the recorder could not price
+
+    @property
+    def cost(self) -> int:
+        """Total money in exact units."""
+        if self.cost_floats:
+            self._cost += _exact_units(self.cost_floats)
+            self.cost_floats.clear()
+        return self._cost
+
+    @property
+    def duration(self) -> int:
+        """Total duration in exact units."""
+        if self.duration_floats:
+            self._duration += _exact_units(self.duration_floats)
+            self.duration_floats.clear()
+        return self._duration
+
+    def fold(self) -> None:
+        """Fold the pending floats into the exact units (keeps memory bounded)."""
+        if self.cost_floats:
+            self._cost += _exact_units(self.cost_floats)
+            self.cost_floats.clear()
+        if self.duration_floats:
+            self._duration += _exact_units(self.duration_floats)
+            self.duration_floats.clear()
 
     def count(self, event: _Event) -> None:
         """Add one event."""
@@ -255,11 +293,35 @@ class Tally:
         cost = event.cost
         self.input_tokens += cost.input_tokens
         self.output_tokens += cost.output_tokens
-        self.duration += event.duration_units
+        self._duration += event.duration_units
         self.unpriced += cost.unpriced_calls
         if event.cost_units is not None:
-            self.cost += event.cost_units
+            self._cost += event.cost_units
             self.costed += 1
+
+    def count_plain(  # noqa: PLR0917 - the fast path's Tally.count, without an _Event
+        self,
+        status: str,
+        calls: int,
+        input_tokens: int,
+        output_tokens: int,
+        usd: float,
+        duration: float,
+        unpriced: int,
+    ) -> None:
+        """Add one event with a cost (a float) and a duration that is a finite float >= 0."""
+        self.events += 1
+        if status == "Failed":
+            self.failed += 1
+        elif status == "HIL-Paused":
+            self.paused += 1
+        self.calls += calls
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.duration_floats.append(duration)
+        self.unpriced += unpriced
+        self.cost_floats.append(usd)
+        self.costed += 1
 
     def merge(self, other: Tally) -> None:
         """Add another group's totals."""
@@ -269,9 +331,9 @@ class Tally:
         self.calls += other.calls
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
-        self.cost += other.cost
+        self._cost += other.cost
         self.costed += other.costed
-        self.duration += other.duration
+        self._duration += other.duration
         self.unpriced += other.unpriced
         self.label = self.label or other.label
 
@@ -288,17 +350,41 @@ class Tally:
         }
 
 
+def _exact_units(values: list[float]) -> int:
+    """The exact sum of finite floats in units, as ``sum(map(_units, values))`` but in a few C passes.
+
+    ``math.fsum`` gives the correctly rounded sum; subtracting it and summing
+    again gives the rounding error, and so on until the rest is exactly zero
+    (every float is a multiple of 2**-1074, so a nonzero rest never rounds to
+    0). Each rest is at most half an ulp of the one before, so this ends after
+    two or three passes, and within 40 whatever the values.
+    """
+    work = list(values)
+    units = 0
+    try:
+        partial = math.fsum(work)
+        while partial:
+            units += _units(partial)
+            work.append(-partial)
+            partial = math.fsum(work)
+    except OverflowError:  # sums beyond 1.8e308: the slow way
+        return sum(map(_units, values))
+    return units
+
+
 class _Event:
     """The facts of one event that the report uses, read once (a plain class: this is the hot path)."""
 
     __slots__ = (
+        "_description",
+        "_extensions",
+        "_feedback",
         "agent",
         "cost",
         "cost_units",
         "duration",
         "duration_units",
         "end",
-        "entry",
         "models",
         "run_id",
         "start",
@@ -306,9 +392,8 @@ class _Event:
         "task_id",
     )
 
-    def __init__(  # noqa: PLR0917 - built in one place, from one entry
+    def __init__(  # noqa: PLR0917 - built in one place per parser, from one entry
         self,
-        entry: Mapping[str, Any],
         run_id: str,
         task_id: str,
         agent: str,
@@ -318,8 +403,10 @@ class _Event:
         duration: float,
         cost: CostFacts,
         models: list[str],
+        description: object,
+        feedback: object,
+        extensions: object,
     ) -> None:
-        self.entry = entry  # for the rarely needed fields (description, feedback, error)
         self.run_id = run_id
         self.task_id = task_id
         self.agent = agent
@@ -331,19 +418,23 @@ class _Event:
         self.cost = cost
         self.cost_units = None if cost.usd is None else _units(cost.usd)
         self.models = models
+        # The rarely needed fields, as parsed: read through the properties below.
+        self._description = description
+        self._feedback = feedback
+        self._extensions = extensions
 
     @property
     def description(self) -> str:
-        return _text(self.entry.get("task_description"))
+        return _text(self._description)
 
     @property
     def feedback(self) -> dict[str, Any] | None:
-        feedback = self.entry.get("human_feedback")
+        feedback = self._feedback
         return feedback if type(feedback) is dict else None
 
     @property
     def error(self) -> str | None:
-        return _error_reason(self.entry.get("extensions"))
+        return _error_reason(self._extensions)
 
 
 class _HilEvent(NamedTuple):
@@ -403,6 +494,13 @@ class Section:
     def detailed(self) -> bool:
         return self.cells is not None
 
+    def tallies(self) -> Iterator[Tally]:
+        """Every tally this section keeps."""
+        yield self.total
+        if self.cells is not None:
+            yield from self.cells.values()
+        yield from self.models.values()
+
     def drop_detail(self) -> None:
         """Keep only the totals (the report covers too many runs for every run's breakdowns)."""
         if self.cells is not None:
@@ -443,6 +541,109 @@ class Section:
         if status == "HIL-Paused" or feedback is not None:
             self.hil.append(_HilEvent(event.run_id, event.task_id, event.agent, status, start, end, feedback))
 
+    def add_plain_total(self, facts: _PlainFacts) -> None:
+        """:meth:`add` for a section without detail, from the fast path's facts."""
+        status = facts.status
+        if status not in _STATUSES:
+            self.other_statuses[status] = self.other_statuses.get(status, 0) + 1
+        self.durations.append(facts.duration)
+        start, end = facts.start, facts.end
+        if self.first_start is None or start < self.first_start:
+            self.first_start = start
+        if self.last_end is None or end > self.last_end:
+            self.last_end = end
+        self.total.count_plain(
+            status,
+            len(facts.calls),
+            facts.input_tokens,
+            facts.output_tokens,
+            facts.usd,
+            facts.duration,
+            facts.unpriced,
+        )
+
+    def add_plain(self, facts: _PlainFacts, order: int) -> None:
+        """:meth:`add` for a detailed section, from the fast path's facts."""
+        status = facts.status
+        if status not in _STATUSES:
+            self.other_statuses[status] = self.other_statuses.get(status, 0) + 1
+        duration = facts.duration
+        self.durations.append(duration)
+        start, end = facts.start, facts.end
+        if self.first_start is None or start < self.first_start:
+            self.first_start = start
+        if self.last_end is None or end > self.last_end:
+            self.last_end = end
+        cells = self.cells
+        assert cells is not None
+        key = (facts.agent, facts.task_id)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = Tally(_text(facts.entry.task_description))
+        calls = facts.calls
+        cell.count_plain(
+            status, len(calls), facts.input_tokens, facts.output_tokens, facts.usd, duration, facts.unpriced
+        )
+        self._add_plain_models(facts)
+        slowest = self.slowest
+        if len(slowest) < 5 or duration > slowest[0][0]:
+            item = (duration, -order, facts.run_id, facts.task_id, facts.agent, status)
+            if len(slowest) < 5:
+                heapq.heappush(slowest, item)
+            else:
+                heapq.heapreplace(slowest, item)
+        entry = facts.entry
+        if status == "Failed":
+            self.failures.append(
+                (facts.run_id, facts.task_id, facts.agent, end, _error_reason(entry.extensions))
+            )
+        feedback = entry.human_feedback
+        if type(feedback) is not dict:
+            feedback = None
+        if status == "HIL-Paused" or feedback is not None:
+            self.hil.append(_HilEvent(facts.run_id, facts.task_id, facts.agent, status, start, end, feedback))
+
+    def _add_plain_models(self, facts: _PlainFacts) -> None:
+        """:meth:`_add_models` with :func:`_model_charges` for a cost broken down by model."""
+        models = self.models
+        for call in facts.calls:
+            tally = models.get(call.model_name)
+            if tally is None:
+                tally = models[call.model_name] = Tally()
+            tally.calls += 1
+        parts = facts.by_model
+        charged_input = charged_output = 0
+        for name, part in parts.items():
+            tally = models.get(name)
+            if tally is None:
+                tally = models[name] = Tally()
+            tally.events += 1
+            input_tokens, output_tokens, usd = part.input_tokens, part.output_tokens, part.cost_usd
+            tally.input_tokens += input_tokens
+            tally.output_tokens += output_tokens
+            charged_input += input_tokens
+            charged_output += output_tokens
+            if type(usd) is float:
+                tally.cost_floats.append(usd)
+            else:
+                tally._cost += _units(usd)  # an integer amount: straight to the units
+            tally.costed += 1
+        # What the breakdown leaves of the event's totals goes to (unattributed), exactly.
+        rest = [facts.usd, *[-part.cost_usd for part in parts.values()]]
+        rest_input = facts.input_tokens - charged_input
+        rest_output = facts.output_tokens - charged_output
+        has_rest = math.fsum(rest) != 0.0  # exact: fsum is 0 only when the exact sum is
+        if has_rest or rest_input or rest_output:
+            tally = models.get(UNATTRIBUTED)
+            if tally is None:
+                tally = models[UNATTRIBUTED] = Tally()
+            tally.events += 1
+            tally.input_tokens += rest_input
+            tally.output_tokens += rest_output
+            if has_rest:
+                tally.cost_floats += rest
+                tally.costed += 1
+
     def _add_models(self, event: _Event, charges: list[_Charge]) -> None:
         models = self.models
         for name in event.models:
@@ -458,7 +659,7 @@ class Section:
             tally.input_tokens += input_tokens
             tally.output_tokens += output_tokens
             if units is not None:
-                tally.cost += units
+                tally._cost += units  # the units, as Tally.count adds them
                 tally.costed += 1
 
     def _summed_total(self) -> Tally:
@@ -707,6 +908,7 @@ class ReportBuilder:
         self._prompt_memory = prompt_memory
         self._detailed_runs = detailed_runs
         self.runs_detailed = True
+        self._unfiltered = self.filter.run is None and self.filter.since is None and self.filter.until is None
 
     def add_all(self, entries: Iterable[Mapping[str, Any]]) -> None:
         for entry in entries:
@@ -718,6 +920,106 @@ class ReportBuilder:
         if event is None:
             self.skipped += 1
             return
+        calls = entry.get("llm_trace")
+        self._add_event(event, calls if type(calls) is list else ())
+
+    def add_decoded(self, item: DecodedEntry) -> None:
+        """Count one line as :func:`entry_decoder` decoded it (a parsed entry, or the fields read fast)."""
+        if type(item) is dict:
+            self.add(item)
+            return
+        # The shape wflogging.record_task writes takes the short way (_add_plain); any other goes
+        # through _fast_event and _add_event, which give the same facts as _read_event would.
+        timestamps = item.timestamps
+        duration = timestamps.duration_seconds
+        start = timestamps.start_time_utc
+        end = timestamps.end_time_utc
+        cost = item.cost_data
+        if (
+            self._unfiltered
+            and duration >= 0.0
+            and len(start) == 27
+            and start[26] == "Z"
+            and len(end) == 27
+            and end[26] == "Z"
+            and item.agent_name
+            and cost is not None
+            and type(cost.total_cost_usd) is float
+            and type(cost.tokens) is _FastTokens
+            and type(cost.models) is dict
+            and cost.models
+            and (cost.tokens.input or cost.tokens.output)
+        ):
+            self._add_plain(item, duration, start, end, cost)
+        else:
+            self._add_event(_fast_event(item), item.llm_trace)
+
+    def _add_plain(self, entry: _FastEntry, duration: float, start: str, end: str, cost: _FastCost) -> None:
+        """:meth:`_add_event` for an entry in the recorder's shape, without building an _Event."""
+        order = next(self._order)
+        if not order & _FOLD_EVERY_MASK:
+            self._fold()
+        run_id = entry.workflow_run_id
+        run = self.runs.get(run_id)
+        if run is None:
+            run = self._new_run(run_id)
+        calls = entry.llm_trace
+        status = entry.status
+        tokens = cost.tokens
+        facts = _PlainFacts(
+            run_id,
+            entry.task_id,
+            entry.agent_name,
+            status,
+            start,
+            end,
+            duration,
+            cost.total_cost_usd,  # type: ignore[arg-type]
+            tokens.input,  # type: ignore[union-attr]
+            tokens.output,  # type: ignore[union-attr]
+            cost.unpriced_calls,
+            calls,
+            cost.models,  # type: ignore[arg-type]
+            entry,
+        )
+        self.overall.add_plain(facts, order)
+        if run.cells is not None:
+            run.add_plain(facts, order)
+        else:
+            run.add_plain_total(facts)
+        if calls:
+            self._remember_prompts_plain(run_id, facts.task_id, facts.agent, calls)
+
+    def _fold(self) -> None:
+        for section in itertools.chain((self.overall,), self.runs.values()):
+            for tally in section.tallies():
+                tally.fold()
+
+    def read(
+        self,
+        paths: Sequence[str],
+        progress: Progress | None = None,
+        *,
+        parser: str = "fastest",
+        on_torn: Callable[[TornLine], None] | None = None,
+    ) -> None:
+        """Count every entry of every path in turn (``-`` is standard input; see :func:`entry_decoder`).
+
+        Torn lines are counted in :attr:`unreadable` and handed to ``on_torn``.
+        This is what ``wflogging report`` runs: it reads only the fields the
+        report needs, which is several times faster than :meth:`add` on
+        entries parsed whole.
+        """
+        add = self.add_decoded
+        for item in read_decoded(paths, entry_decoder(parser), progress):
+            if type(item) is TornLine:
+                self.unreadable += 1
+                if on_torn is not None:
+                    on_torn(item)
+            else:
+                add(item)
+
+    def _add_event(self, event: _Event, calls: Sequence[Any]) -> None:
         if not self._wanted(event):
             self.filtered_out += 1
             return
@@ -728,8 +1030,7 @@ class ReportBuilder:
         if run is None:
             run = self._new_run(event.run_id)
         run.add(event, order, charges)
-        calls = entry.get("llm_trace")
-        if calls and type(calls) is list:
+        if calls:
             self._remember_prompts(event, calls)
 
     def _new_run(self, run_id: str) -> Section:
@@ -750,10 +1051,11 @@ class ReportBuilder:
             return False
         return (since is None or event.start >= since) and (until is None or event.start < until)
 
-    def _remember_prompts(self, event: _Event, calls: list[Any]) -> None:
+    def _remember_prompts(self, event: _Event, calls: Sequence[Any]) -> None:
         prompts = self._prompts
         for call in calls:
-            prompt = call.get("prompt") if type(call) is dict else None
+            # A dict from a whole-line parse, or a _FastCall from the fast decoder.
+            prompt = call.get("prompt") if type(call) is dict else getattr(call, "prompt", None)
             if not prompt or type(prompt) is not str:
                 continue
             key = hash(prompt)
@@ -766,6 +1068,23 @@ class ReportBuilder:
                     seen[3] = {event.run_id}
                 else:
                     seen[3].add(event.run_id)
+
+    def _remember_prompts_plain(self, run_id: str, task_id: str, agent: str, calls: list[_FastCall]) -> None:
+        prompts = self._prompts
+        for call in calls:
+            prompt = call.prompt
+            if not prompt or type(prompt) is not str:
+                continue
+            key = hash(prompt)
+            seen = prompts.get(key)
+            if seen is None:
+                if len(prompts) < self._prompt_memory:
+                    prompts[key] = [task_id, agent, run_id, None]
+            elif seen[2] != run_id:
+                if seen[3] is None:
+                    seen[3] = {run_id}
+                else:
+                    seen[3].add(run_id)
 
     def result(self) -> dict[str, Any]:
         """The report as plain JSON data (what ``--format json`` prints)."""
@@ -888,7 +1207,6 @@ def _read_event(entry: Mapping[str, Any]) -> _Event | None:
     run_id = get("workflow_run_id")
     agent = get("agent_name")
     return _Event(
-        entry,
         run_id if type(run_id) is str else "(no run id)",
         task_id,
         agent if type(agent) is str and agent else "(no agent)",
@@ -898,6 +1216,9 @@ def _read_event(entry: Mapping[str, Any]) -> _Event | None:
         duration,
         read_cost(get("cost_data")),
         models,
+        get("task_description"),
+        get("human_feedback"),
+        get("extensions"),
     )
 
 
@@ -916,3 +1237,186 @@ def _error_reason(extensions: object) -> str | None:
         parts = [str(part) for part in (kind, message) if part]
         return ": ".join(parts) or None
     return None
+
+
+# --- reading lines fast ----------------------------------------------------------------------------
+# The report needs a dozen small fields of each entry, while most of a line's bytes are prompts and
+# completions. With msgspec installed, a line in the shape wflogging writes is decoded into the small
+# typed structs below: completions are skipped without creating Python strings for them, and the
+# numbers arrive already typed. A line in any other shape (aliases in cost_data, a missing field, a
+# wrong type) fails their validation and is parsed whole and read by _read_event instead, so both
+# paths give the same facts for the same entry (the tests check this on random entries).
+
+try:
+    import msgspec
+
+    _HAVE_MSGSPEC = True
+except ImportError:  # pragma: no cover - the whole-line parsers are tested by forcing parser="orjson"/"json"
+    _HAVE_MSGSPEC = False
+
+
+if _HAVE_MSGSPEC:
+    _UNSET = msgspec.UNSET
+
+    class _FastCall(msgspec.Struct):
+        model_name: str
+        prompt: Any = None  # hashed for "prompts that repeat across runs"; the completion is skipped
+
+    class _FastTimestamps(msgspec.Struct):
+        start_time_utc: str
+        end_time_utc: str
+        duration_seconds: float
+
+    class _FastTokens(msgspec.Struct, forbid_unknown_fields=True):
+        input: int
+        output: int
+        cached: Any = None
+
+    class _FastModelCost(msgspec.Struct):
+        cost_usd: int | float
+        input_tokens: int
+        output_tokens: int
+
+    class _FastCost(msgspec.Struct, forbid_unknown_fields=True):
+        # Unknown keys (the aliases read_cost understands, among others) send the line to the full parse.
+        total_cost_usd: int | float | msgspec.UnsetType = _UNSET
+        tokens: _FastTokens | msgspec.UnsetType = _UNSET
+        models: dict[str, _FastModelCost] | msgspec.UnsetType = _UNSET
+        unpriced_calls: int = 0
+        llm_calls: Any = None
+
+    class _FastEntry(msgspec.Struct):
+        workflow_run_id: str
+        task_id: str
+        agent_name: str
+        status: str
+        timestamps: _FastTimestamps
+        llm_trace: list[_FastCall]
+        cost_data: _FastCost | None = None
+        task_description: Any = None
+        human_feedback: Any = None
+        extensions: Any = None
+
+    _FAST_ERRORS: tuple[type[Exception], ...] = (msgspec.ValidationError, msgspec.DecodeError)
+
+
+class _PlainFacts(NamedTuple):
+    """The facts of an entry in the recorder's shape (see ReportBuilder.add_decoded)."""
+
+    run_id: str
+    task_id: str
+    agent: str
+    status: str
+    start: str
+    end: str
+    duration: float
+    usd: float
+    input_tokens: int
+    output_tokens: int
+    unpriced: int
+    calls: list[Any]  # of _FastCall
+    by_model: dict[str, Any]  # of _FastModelCost
+    entry: Any  # the _FastEntry, for the rarely needed fields
+
+
+#: Pending floats are folded into exact units every this many events (a power of two, minus one).
+_FOLD_EVERY_MASK = (1 << 16) - 1
+
+#: What :func:`entry_decoder`'s function returns for one line.
+DecodedEntry = Any  # a parsed entry (dict), or a _FastEntry
+
+
+def entry_decoder(parser: str = "fastest") -> Callable[[bytes], DecodedEntry]:
+    """A function that reads one line (bytes, final newline allowed) for :meth:`ReportBuilder.add_decoded`.
+
+    ``parser`` is ``"fastest"`` (``msgspec`` when installed, else the fastest
+    whole-line parser), ``"msgspec"``, ``"orjson"`` or ``"json"`` (the last two
+    parse every line whole). The function raises ``ValueError`` (or
+    :class:`~wflogging.cli.inputs.NotAnObject`) for a line that is not a JSON
+    object, as :func:`wflogging.read_events` would report it.
+    """
+    if parser == "fastest":
+        parser = "msgspec" if _HAVE_MSGSPEC else "orjson"
+    if parser == "json":
+        return _whole_line_decoder(json.loads)
+    if parser == "orjson":
+        return _whole_line_decoder(parse_line)
+    if parser != "msgspec":
+        raise ValueError(f"unknown parser {parser!r}")
+    if not _HAVE_MSGSPEC:
+        raise ValueError("parser 'msgspec' needs msgspec (pip install 'wflogging[fast]')")
+    fast = msgspec.json.Decoder(_FastEntry).decode
+    whole = _whole_line_decoder(parse_line)
+    errors = _FAST_ERRORS
+
+    def decode(line: bytes) -> DecodedEntry:
+        if not line.isascii():
+            # msgspec does not check the UTF-8 of the strings it skips; the reader calls such a line torn.
+            line.decode("utf-8")
+        try:
+            return fast(line)
+        except errors:
+            return whole(line)
+
+    return decode
+
+
+def _whole_line_decoder(loads: Callable[[bytes], Any]) -> Callable[[bytes], DecodedEntry]:
+    def decode(line: bytes) -> DecodedEntry:
+        entry = loads(line)
+        if type(entry) is not dict:
+            raise NotAnObject(f"JSON {type(entry).__name__}, not an object")
+        return entry
+
+    return decode
+
+
+def _fast_event(entry: _FastEntry) -> _Event:
+    """The facts of an entry read by the fast decoder: exactly what :func:`_read_event` gives for it."""
+    timestamps = entry.timestamps
+    duration = timestamps.duration_seconds
+    if not 0.0 <= duration < math.inf:
+        duration = 0.0
+    start_text, end_text = timestamps.start_time_utc, timestamps.end_time_utc
+    start = start_text if len(start_text) == 27 and start_text[26] == "Z" else _canonical(start_text)
+    end = end_text if len(end_text) == 27 and end_text[26] == "Z" else _canonical(end_text)
+    agent = entry.agent_name
+    return _Event(
+        entry.workflow_run_id,
+        entry.task_id,
+        agent or "(no agent)",
+        entry.status,
+        start,
+        end,
+        duration,
+        _fast_cost(entry.cost_data),
+        [call.model_name for call in entry.llm_trace],
+        entry.task_description,
+        entry.human_feedback,
+        entry.extensions,
+    )
+
+
+def _fast_cost(cost: _FastCost | None) -> CostFacts:
+    """:func:`read_cost` for a ``cost_data`` read by the fast decoder (which allows no alias keys)."""
+    if cost is None:
+        return _NO_COST
+    usd = cost.total_cost_usd
+    tokens = cost.tokens
+    if tokens is _UNSET:
+        input_tokens = output_tokens = 0
+    else:
+        input_tokens, output_tokens = tokens.input, tokens.output
+    models = cost.models
+    if models is _UNSET or not models:
+        money = None if usd is _UNSET else usd
+        return CostFacts(money, input_tokens, output_tokens, None, cost.unpriced_calls)
+    by_model = tuple(
+        (name, part.cost_usd, part.input_tokens, part.output_tokens) for name, part in models.items()
+    )
+    if usd is _UNSET:
+        usd = _from_units(sum(_units(row[1]) for row in by_model))
+    if not (input_tokens or output_tokens):
+        input_tokens = sum(row[2] for row in by_model)
+        output_tokens = sum(row[3] for row in by_model)
+    return CostFacts(usd, input_tokens, output_tokens, by_model, cost.unpriced_calls)
