@@ -393,3 +393,21 @@ def test_exact_sums_survive_folding() -> None:
             tally.fold()
     assert tally.as_dict()["cost_usd"] == math.fsum(values)
     assert tally.as_dict()["duration_seconds"] == math.fsum(abs(v) for v in values)
+
+
+def test_table_hides_an_unattributed_remainder_too_small_to_print(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str], run_id: str
+) -> None:
+    """A per-model breakdown that misses the event total only by float rounding adds no table row."""
+    total = 0.1 + 0.2  # 0.30000000000000004: the breakdown's 0.3 leaves ~5e-17 unattributed
+    cost = {
+        "total_cost_usd": total,
+        "models": {"m": {"cost_usd": 0.3, "input_tokens": 3, "output_tokens": 1}},
+    }
+    log_task(event_log, cost_data=cost)
+    table = run_cli(capsys, "report", str(event_log.path))
+    assert table.code == 0
+    assert "(unattributed)" not in table.out
+    document = run_cli(capsys, "report", "--format", "json", str(event_log.path))
+    models = {row["model_name"]: row for row in json.loads(document.out)["overall"]["by_model"]}
+    assert models["(unattributed)"]["cost_usd"] == pytest.approx(total - 0.3, abs=1e-15)

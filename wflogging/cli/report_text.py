@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wflogging.cli.render import Document, money, seconds, short_id
+from wflogging.cli.report import UNATTRIBUTED
 
 __all__ = ["report_document"]
 
@@ -111,12 +112,21 @@ def _section(doc: Document, title: str, part: dict[str, Any]) -> None:
     _feedback(doc, part["human_feedback"])
 
 
+def _rounds_to_nothing(row: dict[str, Any]) -> bool:
+    cost = row["cost_usd"]
+    # Half of the table's smallest digit ($0.000001): what would print as $0.000000.
+    return not row["input_tokens"] and not row["output_tokens"] and (cost is None or abs(cost) < 5e-7)
+
+
 def _groups(doc: Document, title: str, noun: str, rows: list[dict[str, Any]], key: str) -> None:
     if not rows:
         return
     doc.heading(title, 3)
     shown = rows[:_LIST_LIMIT] if noun == "task" else rows
     if noun == "model":
+        # The unattributed remainder keeps the JSON report exact; in a table, a row that
+        # rounds to nothing (prices rounded per model vs per event) is only noise.
+        shown = [row for row in shown if row[key] != UNATTRIBUTED or not _rounds_to_nothing(row)]
         # A model is charged per event but called per call: events and time would mislead here.
         doc.table(
             [noun, "calls", "input tok", "output tok", "cost"],
