@@ -11,8 +11,11 @@ problem found. It derives what it can (``event_id``, ``workflow_run_id``,
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
+import re
+import sys
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +24,7 @@ from wflogging import schema
 from wflogging.context import RECORD_ATTRIBUTE, RUN_ID_ENV, context_run_id
 from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
 from wflogging.schema import FIELD_ORDER, Problem
+from wflogging.serialize import EntryDict, data_traits, holds_line_separator, spelled_differently
 
 __all__ = ["EVENT_KEYS", "TaskEventRejected", "build_entry", "event_fields", "is_task_event"]
 
@@ -111,7 +115,19 @@ def build_entry(fields: Mapping[str, Any], run_id_at_call: str | None = None) ->
     mapping) or both, with no field in both places. ``workflow_run_id`` is the one
     in ``fields``, else ``run_id_at_call`` (the run current where the record was
     made), else ``WFLOGGING_RUN_ID``.
+
+    The entry is a ``dict`` (an :class:`~wflogging.serialize.EntryDict`, which also
+    tells the serializers what it holds so that they need not look).
     """
+    if "task_event" not in fields:
+        fast = _fast_entry(fields, run_id_at_call)
+        if fast is not None:
+            return fast
+    return _checked_entry(fields, run_id_at_call)
+
+
+def _checked_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict:
+    """:func:`build_entry` by the full rules: every value checked, every problem collected."""
     problems: list[Problem] = []
     if "task_event" in fields:
         fields, problems = _merge(fields)
@@ -135,7 +151,8 @@ def build_entry(fields: Mapping[str, Any], run_id_at_call: str | None = None) ->
         entry["extensions"] = _json_object(extensions, "extensions", problems, default=None)
     if problems:
         raise TaskEventRejected(problems, fields)
-    return entry
+    floats, separators = data_traits(entry)  # one walk: this path is for unusual input only
+    return EntryDict(entry, divergent_floats=floats, line_separators=separators)
 
 
 def record_run_id(record: logging.LogRecord) -> str | None:
@@ -323,3 +340,256 @@ def _unknown_keys(
             problems.append(
                 Problem(path, f"unknown field {schema.preview(key)} (allowed: {', '.join(sorted(allowed))})")
             )
+
+
+# --- the fast path ------------------------------------------------------------------------
+#
+# _fast_entry accepts only values in the forms callers normally pass (exact str, dict,
+# list, int and float; canonical ...ffffffZ timestamps or UTC datetimes; Status and
+# FeedbackType members; the model's Timestamps, LLMCall and HumanFeedback; call
+# sequences absent or equal to the position) for which the full rules above return
+# the value unchanged or a known transformation of it. For anything else, valid or
+# not, it returns None and build_entry applies the full rules, which also collect
+# every problem for the reject. So the output is the same and no check is skipped;
+# what it saves is building paths and problem lists for values that are fine.
+# tests/test_event.py holds the two paths together on generated input.
+#
+# While it visits the values it also notes, for the serializers, whether the entry
+# holds a float that orjson spells differently or a raw line separator (EntryDict).
+
+_CANONICAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII).fullmatch
+_UUID_FULLMATCH = schema.UUID_PATTERN.fullmatch
+_STATUS_VALUES = frozenset(member.value for member in schema.Status)
+_UTC = dt.timezone.utc
+_naive_from_iso = dt.datetime.fromisoformat
+_INT_MIN, _INT_MAX = schema.INT_RANGE
+_FLOAT_MAX = sys.float_info.max
+
+
+class _NotFast(Exception):
+    """A value the fast path does not take; the full rules decide about it."""
+
+
+class _Traits:
+    """What the fast path has seen so far (see :class:`~wflogging.serialize.EntryDict`)."""
+
+    __slots__ = ("floats", "separators")
+
+    def __init__(self) -> None:
+        self.floats = False
+        self.separators = False
+
+
+def _fast_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict | None:
+    try:
+        return _fast_entry_or_raise(fields, run_id_at_call)
+    except _NotFast:
+        return None
+
+
+def _fast_text(value: Any, traits: _Traits) -> str:
+    """A non-empty exact ``str`` (what :func:`schema.text` returns unchanged)."""
+    if type(value) is not str or not value:
+        raise _NotFast
+    if not value.isascii() and holds_line_separator(value):
+        traits.separators = True
+    return value
+
+
+def _fast_any_text(value: Any, traits: _Traits) -> str:
+    """An exact ``str``, possibly empty (prompts, completions, feedback content)."""
+    if type(value) is not str:
+        raise _NotFast
+    if not value.isascii() and holds_line_separator(value):
+        traits.separators = True
+    return value
+
+
+def _fast_entry_or_raise(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict:
+    get = fields.get
+    traits = _Traits()
+    event_id = get("event_id")
+    if event_id is None:
+        event_id = str(uuid.uuid4())
+    elif type(event_id) is str and _UUID_FULLMATCH(event_id):
+        event_id = event_id.lower()
+    else:
+        raise _NotFast
+    run_id = get("workflow_run_id")
+    if run_id is None:
+        run_id = run_id_at_call
+    if type(run_id) is not str or not _UUID_FULLMATCH(run_id):
+        raise _NotFast  # also: no run at all (the environment fallback and its message)
+    status = get("status")
+    if type(status) is schema.Status:
+        status = status.value
+    elif type(status) is not str or status not in _STATUS_VALUES:
+        raise _NotFast
+    cost_data = get("cost_data")
+    feedback = get("human_feedback")
+    entry = EntryDict(
+        {
+            "event_id": event_id,
+            "workflow_run_id": run_id.lower(),
+            "task_id": _fast_text(get("task_id"), traits),
+            "task_description": _fast_text(get("task_description"), traits),
+            "agent_name": _fast_text(get("agent_name"), traits),
+            "timestamps": _fast_timestamps(get("timestamps"), traits),
+            "status": status,
+            "cost_data": {} if cost_data is None else _fast_object(cost_data, traits),
+            "llm_trace": _fast_trace(get("llm_trace"), traits),
+            "human_feedback": None if feedback is None else _fast_feedback(feedback, traits),
+        }
+    )
+    extensions = get("extensions")
+    if extensions is not None:
+        entry["extensions"] = _fast_object(extensions, traits)
+    entry.divergent_floats = traits.floats
+    entry.line_separators = traits.separators
+    return entry
+
+
+def _fast_instant(value: Any) -> tuple[str, dt.datetime]:
+    """A canonical ``...ffffffZ`` string or a UTC datetime: its entry text and a naive UTC datetime."""
+    if type(value) is str:
+        if not _CANONICAL_INSTANT(value):
+            raise _NotFast
+        try:
+            return value, _naive_from_iso(value[:-1])
+        except ValueError:  # month 13 and the like: the full rules word the problem
+            raise _NotFast from None
+    if type(value) is dt.datetime and value.tzinfo is _UTC:
+        return schema.format_instant(value), value.replace(tzinfo=None)
+    raise _NotFast
+
+
+def _fast_timestamps(value: Any, traits: _Traits) -> dict[str, Any]:
+    if type(value) is Timestamps:
+        stamps = value.to_dict()
+        seconds = stamps["duration_seconds"]
+    else:
+        if type(value) is not dict or not _TIMESTAMP_KEYS.issuperset(value):
+            raise _NotFast
+        start_text, start = _fast_instant(value.get("start_time_utc"))
+        end_text, end = _fast_instant(value.get("end_time_utc"))
+        if end < start:
+            raise _NotFast
+        given = value.get("duration_seconds")
+        if given is None:
+            seconds = (end - start).total_seconds()
+        elif type(given) is float and 0.0 <= given <= _FLOAT_MAX:  # finite and not negative
+            seconds = given
+        elif type(given) is int and 0 <= given <= _FLOAT_MAX:
+            seconds = float(given)
+        else:
+            raise _NotFast
+        stamps = {"start_time_utc": start_text, "end_time_utc": end_text, "duration_seconds": seconds}
+    if type(seconds) is float and spelled_differently(seconds):
+        traits.floats = True
+    return stamps
+
+
+def _fast_trace(value: Any, traits: _Traits) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    kind = type(value)
+    if kind is not list and kind is not tuple:
+        raise _NotFast
+    trace = []
+    for position, given in enumerate(value, start=1):
+        if type(given) is LLMCall:
+            item = given.to_dict()
+        elif type(given) is dict and _CALL_KEYS.issuperset(given):
+            item = given
+        else:
+            raise _NotFast
+        get = item.get
+        sequence = get("call_sequence")
+        if sequence is not None and (type(sequence) is not int or sequence != position):
+            raise _NotFast
+        trace.append(
+            {
+                "call_sequence": position,
+                "model_name": _fast_text(get("model_name"), traits),
+                "prompt": _fast_any_text(get("prompt"), traits),
+                "completion": _fast_any_text(get("completion"), traits),
+            }
+        )
+    return trace
+
+
+def _fast_feedback(value: Any, traits: _Traits) -> dict[str, Any]:
+    if type(value) is HumanFeedback:
+        feedback = value.to_dict()
+        _fast_any_text(feedback["type"], traits)
+        _fast_any_text(feedback["content"], traits)
+        return feedback
+    if type(value) is not dict or not _FEEDBACK_KEYS.issuperset(value):
+        raise _NotFast
+    kind = value.get("type")
+    kind = kind.value if type(kind) is schema.FeedbackType else _fast_text(kind, traits)
+    return {
+        "type": kind,
+        "content": _fast_any_text(value.get("content"), traits),
+        "timestamp_utc": _fast_instant(value.get("timestamp_utc"))[0],
+    }
+
+
+def _fast_object(value: Any, traits: _Traits) -> dict[str, Any]:
+    """``schema.plain_json`` of a ``dict`` holding plain JSON data only."""
+    if type(value) is not dict:
+        raise _NotFast
+    result: dict[str, Any] = _fast_plain(value, 0, set(), traits)
+    return result
+
+
+def _fast_scalar(value: Any, kind: type, traits: _Traits) -> Any:
+    if kind is str:
+        if not value.isascii() and holds_line_separator(value):
+            traits.separators = True
+        return value
+    if kind is int:
+        if _INT_MIN <= value <= _INT_MAX:
+            return value
+        raise _NotFast
+    # a float
+    if value - value != 0.0:  # NaN and the infinities give NaN
+        raise _NotFast
+    if spelled_differently(value):
+        traits.floats = True
+    return value
+
+
+def _fast_plain(value: Any, depth: int, open_ids: set[int], traits: _Traits) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is float:
+        return _fast_scalar(value, kind, traits)
+    if value is None or kind is bool:
+        return value
+    if depth >= schema.MAX_DEPTH or (kind is not dict and kind is not list and kind is not tuple):
+        raise _NotFast
+    identity = id(value)
+    if identity in open_ids:
+        raise _NotFast
+    open_ids.add(identity)
+    depth += 1
+    result: Any
+    if kind is dict:
+        result = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotFast
+            if not key.isascii() and holds_line_separator(key):
+                traits.separators = True
+            item_kind = type(item)
+            # Most values are small ints and ASCII names: decide those here, without a call.
+            if (item_kind is int and -1_000_000_000 < item < 1_000_000_000) or (
+                item_kind is str and item.isascii()
+            ):
+                result[key] = item
+            else:
+                result[key] = _fast_plain(item, depth, open_ids, traits)
+    else:
+        result = [_fast_plain(item, depth, open_ids, traits) for item in value]
+    open_ids.discard(identity)
+    return result

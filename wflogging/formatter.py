@@ -20,7 +20,7 @@ from wflogging.event import (
 )
 from wflogging.redaction import FieldSizeCap, Redactor
 from wflogging.rejects import RejectSink
-from wflogging.serialize import UnencodableText, get_serializer, surrogate_problems
+from wflogging.serialize import EntryDict, UnencodableText, data_traits, get_serializer, surrogate_problems
 
 __all__ = ["NotATaskEvent", "TaskEventFilter", "TaskEventFormatter"]
 
@@ -108,17 +108,27 @@ class TaskEventFormatter(JsonFormatter):
 
     def entry(self, record: logging.LogRecord) -> dict[str, Any]:
         """The log entry for ``record`` as a dict (raises :class:`TaskEventRejected`)."""
+        entry = self._entry(record)
+        return EntryDict(entry) if entry is record.__dict__.get(ENTRY_ATTRIBUTE) else entry
+
+    def _entry(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The entry to write; the record's shared entry itself when no option changes it (read-only)."""
         if not is_task_event(record):
             raise NotATaskEvent(
                 f"record from {record.name!r} ({record.pathname}:{record.lineno}) is not a task event: "
                 "its extra has neither task_id nor task_event"
             )
         fields = event_fields(record)
-        entry = dict(shared_entry(record, fields))  # options below change this copy only
+        shared = shared_entry(record, fields)
+        if not (self.record_fields or record.exc_info or self.redactor or self.size_cap):
+            return shared  # not copied: the line is written from it, never changed
+        entry: dict[str, Any] = EntryDict(shared)  # options below change this copy only
+        if type(shared) is EntryDict and type(entry) is EntryDict:
+            entry.divergent_floats, entry.line_separators = shared.divergent_floats, shared.line_separators
         if self.record_fields or record.exc_info:
             self._add_extensions(entry, record, fields)
         if self.redactor is not None:
-            entry = self.redactor.apply(entry)
+            entry = self.redactor.apply(entry)  # a plain dict again: the serializer looks through it
         if self.size_cap is not None:
             entry = self.size_cap.apply(entry)
         return entry
@@ -138,6 +148,10 @@ class TaskEventFormatter(JsonFormatter):
         entry["extensions"] = schema.plain_json(extensions, "extensions", problems)
         if problems:
             raise TaskEventRejected(problems, fields)
+        if type(entry) is EntryDict:  # what the new values hold, for the serializer
+            floats, separators = data_traits(entry["extensions"])
+            entry.divergent_floats = entry.divergent_floats or floats
+            entry.line_separators = entry.line_separators or separators
 
     def _log_fields(self, record: logging.LogRecord) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -154,9 +168,22 @@ class TaskEventFormatter(JsonFormatter):
 
     def format_bytes(self, record: logging.LogRecord) -> bytes:
         """The entry as one UTF-8 JSON line without the newline (raises :class:`TaskEventRejected`)."""
-        entry = self.entry(record)
+        entry = self._entry(record)
         try:
             return self.serializer.dumps(entry)
+        except UnencodableText:
+            raise _unencodable(entry, record) from None
+
+    def format_line(self, record: logging.LogRecord) -> bytes:
+        """The entry as one UTF-8 JSON line *with* its ``\\n`` (raises :class:`TaskEventRejected`).
+
+        What a handler that writes bytes should call: the serializer appends the
+        newline while it writes the line (orjson's ``OPT_APPEND_NEWLINE``), where
+        ``format_bytes(record) + b"\\n"`` would copy a megabyte line once more.
+        """
+        entry = self._entry(record)
+        try:
+            return self.serializer.dumps_line(entry)
         except UnencodableText:
             raise _unencodable(entry, record) from None
 
@@ -166,7 +193,7 @@ class TaskEventFormatter(JsonFormatter):
         A reject is stored (see ``rejects_file``) before :class:`TaskEventRejected` is raised.
         """
         try:
-            entry = self.entry(record)
+            entry = self._entry(record)
             try:
                 return self.serializer.dumps_text(entry)
             except UnencodableText:

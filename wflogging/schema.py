@@ -61,6 +61,8 @@ MAX_DEPTH = 64
 
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1  # the widest integer both json and orjson write faithfully
+#: The integers ``cost_data`` and ``extensions`` may hold (inclusive bounds).
+INT_RANGE = (_INT_MIN, _INT_MAX)
 
 
 class Status(str, enum.Enum):
@@ -129,7 +131,9 @@ def preview(value: object, limit: int = 60) -> str:
 
 # --- identifiers and text ---------------------------------------------------------------
 
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: A UUID in its 8-4-4-4-12 hex form, either case (use ``fullmatch``).
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_RE = UUID_PATTERN
 
 
 def uuid_text(value: object, path: str) -> str:

@@ -19,7 +19,17 @@ from typing import Any, Protocol
 
 from wflogging import schema
 
-__all__ = ["Serializer", "UnencodableText", "available_serializers", "get_serializer", "representable"]
+__all__ = [
+    "EntryDict",
+    "Serializer",
+    "UnencodableText",
+    "available_serializers",
+    "data_traits",
+    "get_serializer",
+    "holds_line_separator",
+    "representable",
+    "spelled_differently",
+]
 
 
 class UnencodableText(ValueError):
@@ -27,30 +37,105 @@ class UnencodableText(ValueError):
 
 
 class Serializer(Protocol):
-    """Writes plain JSON data as one compact line, without the trailing newline."""
+    """Writes plain JSON data as one compact line."""
 
     name: str
 
-    def dumps(self, data: Any) -> bytes: ...
+    def dumps(self, data: Any) -> bytes:
+        """The line as UTF-8, without the trailing newline."""
 
-    def dumps_text(self, data: Any) -> str: ...
+    def dumps_line(self, data: Any) -> bytes:
+        """The line as UTF-8 with its trailing ``\\n``, built without copying the line again."""
+
+    def dumps_text(self, data: Any) -> str:
+        """The line as text, without the trailing newline."""
 
 
-# Raw line separators that are legal inside JSON strings but split lines for
-# str.splitlines() (U+2028, U+2029, U+0085), as UTF-8 bytes and as text.
+# --- what a serializer must know about the data ------------------------------------------------
+#
+# Two properties of an entry change how it is written, and both are rare:
+#  - a float that orjson spells unlike float.__repr__ (which json uses): orjson writes
+#    1e-05 as 0.00001 and 1e-07 as 1e-7, for every magnitude in [1e-9, 1e-4);
+#  - a raw U+2028, U+2029 or U+0085 in a string: legal JSON, but a line break to
+#    str.splitlines() and some JavaScript readers, so it is written as a \uXXXX escape.
+# Finding them by looking at the finished line is expensive: the em dashes and curly
+# quotes LLMs write share U+2028's lead bytes E2 80, so a byte scan of a megabyte line
+# costs milliseconds, and a walk of the data costs microseconds per event. wflogging
+# builds entries by visiting every value anyway, so the builder records both facts on
+# the entry (EntryDict); a serializer walks only data that arrives without them.
+
+_DIVERGENT_FLOATS_FROM = 1e-10  # orjson diverges from 1e-9; a little wide costs time, never bytes
+_DIVERGENT_FLOATS_BELOW = 1e-4
+
+
+def spelled_differently(number: float) -> bool:
+    """Whether orjson writes ``number`` unlike ``float.__repr__`` (and so unlike ``json``)."""
+    return _DIVERGENT_FLOATS_FROM <= abs(number) < _DIVERGENT_FLOATS_BELOW
+
+
+def holds_line_separator(text: str) -> bool:
+    """Whether ``text`` holds U+2028, U+2029 or U+0085 (``str.isascii`` is O(1), so ASCII is free)."""
+    # For text whose widest character is below U+2028 (Latin-1), the first two tests
+    # return without scanning: CPython compares the character widths first.
+    return not text.isascii() and ("\u2028" in text or "\u2029" in text or "\x85" in text)
+
+
+class EntryDict(dict):  # type: ignore[type-arg]
+    """A dict of plain JSON data that knows whether it holds the two rare cases above.
+
+    Made by :func:`wflogging.build_entry`; it is an ordinary ``dict`` to everyone
+    else. ``divergent_floats`` and ``line_separators`` are ``True`` when the data
+    may hold such a float or such a character (``False`` is a promise). A copy or
+    a change made elsewhere loses the promise: a plain ``dict`` is looked through.
+    """
+
+    divergent_floats: bool
+    line_separators: bool
+
+    def __init__(
+        self, data: Any = (), *, divergent_floats: bool = True, line_separators: bool = True
+    ) -> None:
+        super().__init__(data)
+        self.divergent_floats = divergent_floats
+        self.line_separators = line_separators
+
+
+def data_traits(data: Any) -> tuple[bool, bool]:
+    """``(divergent_floats, line_separators)`` for any plain JSON data (trusting an :class:`EntryDict`)."""
+    if type(data) is EntryDict:
+        return data.divergent_floats, data.line_separators
+    floats = separators = False
+    pending = [data]
+    pop, push = pending.pop, pending.extend
+    while pending:
+        value = pop()
+        kind = type(value)
+        if kind is str:
+            separators = separators or holds_line_separator(value)
+        elif kind is dict or kind is EntryDict:
+            push(value)  # the keys
+            push(value.values())
+        elif kind is list or kind is tuple:
+            push(value)
+        elif kind is float:
+            floats = floats or spelled_differently(value)
+    return floats, separators
+
+
+# Raw line separators as UTF-8 bytes and as text, with their escapes.
 _SEPARATOR_BYTES = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"), (b"\xc2\x85", b"\\u0085"))
 _SEPARATOR_TEXT = (("\u2028", "\\u2028"), ("\u2029", "\\u2029"), ("\x85", "\\u0085"))
 
 
 def _escape_separators_bytes(line: bytes) -> bytes:
-    # Both 3-byte separators start with E2 80, so one scan rules them out in the common case.
-    if b"\xe2\x80" in line or b"\xc2\x85" in line:
-        for raw, escaped in _SEPARATOR_BYTES:
-            line = line.replace(raw, escaped)
+    # Only called when the data holds a separator, so no pre-check: each replace is one pass.
+    for raw, escaped in _SEPARATOR_BYTES:
+        line = line.replace(raw, escaped)
     return line
 
 
 def _escape_separators_text(line: str) -> str:
+    # Searching text is cheap (no E2 80 false starts as in bytes), so check before copying.
     for raw, escaped in _SEPARATOR_TEXT:
         if raw in line:
             line = line.replace(raw, escaped)
@@ -65,48 +150,44 @@ class StdlibJsonSerializer:
     def __init__(self) -> None:
         # check_circular is off because entries are fresh trees built by wflogging
         # (cost_data is copied with cycle detection), which saves a dict per container.
-        self._encode: Callable[[Any], str] = json.JSONEncoder(
+        encoder = json.JSONEncoder(
             ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
-        ).encode
+        )
+        self._encode: Callable[[Any], str] = encoder.encode
+        self._iterencode = encoder.iterencode
+
+    def _text(self, data: Any, newline: bool) -> str:
+        if newline:
+            # encode() is "".join(iterencode(data, _one_shot=True)): joining one more
+            # chunk appends the newline without copying the whole line a second time.
+            chunks = self._iterencode(data, _one_shot=True)
+            line = "".join((*chunks, "\n"))
+        else:
+            line = self._encode(data)
+        if line.isascii():  # O(1) for str: ASCII text holds no surrogate and no separator
+            return line
+        if type(data) is not EntryDict or data.line_separators:
+            line = _escape_separators_text(line)
+        return line
 
     def dumps_text(self, data: Any) -> str:
-        line = self._encode(data)
-        if line.isascii():  # O(1) for str: ASCII text can hold no surrogate and no separator
-            return line
-        _check_encodable(line)
-        return _escape_separators_text(line)
+        line = self._text(data, newline=False)
+        if not line.isascii():
+            _check_encodable(line)
+        return line
 
     def dumps(self, data: Any) -> bytes:
-        line = self._encode(data)
-        try:
-            encoded = line.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise UnencodableText(str(exc)) from None
-        return encoded if line.isascii() else _escape_separators_bytes(encoded)
+        return _utf8(self._text(data, newline=False))
+
+    def dumps_line(self, data: Any) -> bytes:
+        return _utf8(self._text(data, newline=True))
 
 
-# orjson writes floats in [1e-9, 1e-4) differently from float.__repr__ (which json
-# uses): 1e-05 as ``0.00001``, 1e-07 as ``1e-7``. An entry holding such a float is
-# written by the json encoder instead, the reference. Looking through the data
-# (containers only; strings are skipped whole) costs per value, not per byte of
-# prompt text; the range is taken a little wide, which costs time, never bytes.
-_DIVERGENT_FLOATS_FROM = 1e-10
-_DIVERGENT_FLOATS_BELOW = 1e-4
-
-
-def _holds_divergent_float(data: Any) -> bool:
-    """Whether ``data`` holds a float that orjson writes unlike ``float.__repr__``."""
-    pending = [data]
-    while pending:
-        value = pending.pop()
-        kind = type(value)
-        if kind is dict:
-            pending.extend(value.values())
-        elif kind is list:
-            pending.extend(value)
-        elif kind is float and _DIVERGENT_FLOATS_FROM <= abs(value) < _DIVERGENT_FLOATS_BELOW:
-            return True
-    return False
+def _utf8(line: str) -> bytes:
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UnencodableText(str(exc)) from None
 
 
 class OrjsonSerializer:
@@ -118,21 +199,45 @@ class OrjsonSerializer:
         import orjson
 
         self._orjson = orjson
+        # orjson >= 3.10 inserts pre-serialized JSON (a Fragment) as is: the way to
+        # write a divergent float the json way while orjson writes everything else.
+        self._fragment: Callable[[bytes], Any] | None = getattr(orjson, "Fragment", None)
         self._reference = StdlibJsonSerializer()
 
-    def dumps(self, data: Any) -> bytes:
+    def _line(self, data: Any, option: int) -> bytes:
+        floats, separators = data_traits(data)
+        if floats:
+            if self._fragment is None:
+                return self._reference.dumps_line(data) if option else self._reference.dumps(data)
+            data = _floats_as_fragments(data, self._fragment)
         try:
-            line: bytes = self._orjson.dumps(data)
+            line: bytes = self._orjson.dumps(data, option=option)
         except self._orjson.JSONEncodeError as exc:
             if "surrogates" in str(exc):
                 raise UnencodableText(str(exc)) from None
             raise
-        if _holds_divergent_float(data):
-            return self._reference.dumps(data)
-        return _escape_separators_bytes(line)
+        return _escape_separators_bytes(line) if separators else line
+
+    def dumps(self, data: Any) -> bytes:
+        return self._line(data, 0)
+
+    def dumps_line(self, data: Any) -> bytes:
+        return self._line(data, self._orjson.OPT_APPEND_NEWLINE)
 
     def dumps_text(self, data: Any) -> str:
-        return self.dumps(data).decode("utf-8")
+        return self._line(data, 0).decode("utf-8")
+
+
+def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
+    """A copy of ``data`` (containers only) with each divergent float as ``float.__repr__``'s text."""
+    kind = type(data)
+    if kind is float:
+        return fragment(float.__repr__(data).encode("ascii")) if spelled_differently(data) else data
+    if kind is dict or kind is EntryDict:
+        return {key: _floats_as_fragments(value, fragment) for key, value in data.items()}
+    if kind is list or kind is tuple:
+        return [_floats_as_fragments(value, fragment) for value in data]
+    return data
 
 
 def _check_encodable(line: str) -> None:
