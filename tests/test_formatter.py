@@ -426,3 +426,35 @@ def test_default_formatter_writes_prompts_whole_with_no_extensions(tmp_path: Pat
     ]
     assert entry["llm_trace"][0]["prompt"] == f"key {_AWS_KEY}"
     assert "extensions" not in entry
+
+
+class _ExplodingMapping(dict[str, Any]):
+    """A task_event whose keys cannot even be listed (a bug in caller code, say)."""
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("cannot iterate")
+
+    def keys(self) -> Any:
+        raise RuntimeError("cannot iterate")
+
+    def items(self) -> Any:
+        raise RuntimeError("cannot iterate")
+
+
+def test_task_event_filter_never_raises_into_the_caller(
+    run_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unexpected error while the filter builds the entry is reported on stderr, not raised."""
+    logger = unique_logger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(wflogging.TaskEventFormatter())
+    handler.addFilter(wflogging.TaskEventFilter())
+    logger.addHandler(handler)
+    try:
+        logger.info("bad", extra={"task_event": _ExplodingMapping(task_id="1.1")})
+        logger.info("good", extra=valid_fields())
+    finally:
+        logger.removeHandler(handler)
+    assert len(stream.getvalue().splitlines()) == 1
+    assert "RuntimeError: cannot iterate" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -256,4 +257,20 @@ class TaskEventFilter(logging.Filter):
         except TaskEventRejected as rejected:
             self.rejects.report(rejected, record, redactor=self.redactor)
             return False
+        except Exception:
+            # Filters run outside the handler's error net, so an exception here would
+            # reach the caller of logger.info: report it the way Handler.handleError does.
+            _report_internal_error(record)
+            return False
         return True
+
+
+def _report_internal_error(record: logging.LogRecord) -> None:
+    if not (logging.raiseExceptions and sys.stderr):
+        return
+    try:
+        sys.stderr.write(f"--- Logging error in wflogging.TaskEventFilter ({record.name}) ---\n")
+        traceback.print_exc(file=sys.stderr)
+        sys.stderr.write(f"Logged from file {record.filename}, line {record.lineno}\n")
+    except Exception:
+        pass  # stderr itself failed: nothing left to tell
