@@ -24,6 +24,7 @@ from wflogging.formatter import NotATaskEvent, TaskEventFilter, TaskEventFormatt
 from wflogging.handler import TaskEventHandler
 from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
 from wflogging.pricing import ModelPrice, PriceTable, load_prices
+from wflogging.queueing import QueueFull, ResilientQueueListener, TaskEventQueueHandler
 from wflogging.reader import EventLine, TornLine, entry_problems, read_events
 from wflogging.recorder import Clock, TaskRecorder, current_task, record_task
 from wflogging.redaction import DEFAULT_RULES, FieldSizeCap, Redactor, Rule
@@ -48,7 +49,9 @@ __all__ = [
     "NotATaskEvent",
     "PriceTable",
     "Problem",
+    "QueueFull",
     "Redactor",
+    "ResilientQueueListener",
     "Rule",
     "RunContextFilter",
     "Status",
@@ -56,6 +59,7 @@ __all__ = [
     "TaskEventFilter",
     "TaskEventFormatter",
     "TaskEventHandler",
+    "TaskEventQueueHandler",
     "TaskEventRejected",
     "TaskRecorder",
     "Timestamps",

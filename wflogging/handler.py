@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from wflogging.event import TaskEventRejected, is_task_event
 from wflogging.formatter import TaskEventFormatter
 from wflogging.rejects import RejectSink, rejects_path_for
-from wflogging.storage import AppendOnlyFile
+from wflogging.rotation import Rotation
+from wflogging.storage import AppendOnlyFile, FsyncFailed, WrittenWithError
 
 __all__ = ["TaskEventHandler"]
 
@@ -26,6 +28,12 @@ class TaskEventHandler(logging.Handler):
     before :meth:`emit` returns, so handlers in several threads and processes can
     share one file.
 
+    **Faults** (disk full, permission denied, the directory removed, a read-only
+    file system) never reach the caller: the event is counted in :attr:`dropped`,
+    and each kind of error (exception type and ``errno``) is reported once through
+    :meth:`handleError` until a write succeeds again, not once per event. The
+    next write retries, so logging resumes by itself when the fault clears.
+
     Args:
         filename: the events file (created with ``file_mode`` if missing).
         rejects_filename: where rejects go; default ``<name>.rejects<ext>``
@@ -35,6 +43,18 @@ class TaskEventHandler(logging.Handler):
         delay: open the file at the first event rather than now.
         file_mode: permission bits for new files; ``0o600`` by default because
             prompts and completions may hold secrets.
+        fsync_every: ``fsync`` after every N events (``1``: each event is on disk
+            before :meth:`emit` returns). Default ``None``: no ``fsync``; each
+            event is in the OS before :meth:`emit` returns, which survives the
+            process crashing but not the machine losing power.
+        fsync_interval: ``fsync`` at the first event at least this many seconds
+            after the last ``fsync`` (checked on events; :meth:`flush` and
+            :meth:`close` sync the rest).
+        watch: before each write, check (one ``stat``) that the path still names
+            the open file, and reopen it if not: after ``logrotate``'s
+            rename-and-create, or when the file was deleted. On by default.
+        max_bytes, rotate_interval, compress: opt-in rotation, safe with several
+            processes; see :class:`wflogging.rotation.Rotation`. Off by default.
         level: the handler's level.
     """
 
@@ -46,10 +66,34 @@ class TaskEventHandler(logging.Handler):
         strict: bool = False,
         delay: bool = False,
         file_mode: int = 0o600,
+        fsync_every: int | None = None,
+        fsync_interval: float | None = None,
+        watch: bool = True,
+        max_bytes: int | None = None,
+        rotate_interval: float | None = None,
+        compress: bool = False,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
-        self.file = AppendOnlyFile(filename, file_mode=file_mode)
+        rotation = (
+            None
+            if max_bytes is None and rotate_interval is None
+            else Rotation(max_bytes=max_bytes, interval=rotate_interval, compress=compress)
+        )
+        self.file = AppendOnlyFile(
+            filename,
+            file_mode=file_mode,
+            fsync_every=fsync_every,
+            fsync_interval=fsync_interval,
+            watch=watch,
+            rotation=rotation,
+        )
+        #: Events that could not be written (an I/O error, or a failure to format).
+        self.dropped = 0
+        #: Events written whose ``fsync`` then failed: in the OS, but maybe not on disk.
+        self.not_durable = 0
+        self._reported: set[tuple[str, int | None]] = set()
+        self._fault_lock = threading.Lock()
         self.rejects = RejectSink(
             rejects_path_for(filename) if rejects_filename is None else rejects_filename,
             file_mode=file_mode,
@@ -91,7 +135,7 @@ class TaskEventHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.formatter.format_bytes(record) + b"\n"
+            line = self.formatter.format_line(record)
         except TaskEventRejected as rejected:
             self.rejects.report(rejected, record, redactor=self.formatter.redactor)
             if self.strict:
@@ -99,23 +143,55 @@ class TaskEventHandler(logging.Handler):
             return
         except RecursionError:  # as the stdlib's StreamHandler does: don't mask it
             raise
-        except Exception:
-            self.handleError(record)
+        except Exception as exc:
+            self._fault(record, exc, written=False)
             return
         try:
             self.file.write_line(line)
-        except Exception:
-            self.handleError(record)
+        except Exception as exc:
+            self._fault(record, exc, written=isinstance(exc, WrittenWithError))
+        else:
+            if self._reported:  # the fault cleared: report the next one again
+                with self._fault_lock:
+                    self._reported.clear()
+
+    def _fault(self, record: logging.LogRecord, exc: Exception, *, written: bool) -> None:
+        """Count the event; report this kind of error through handleError once per fault episode."""
+        kind = (type(exc).__name__, getattr(exc, "errno", None))
+        with self._fault_lock:
+            if isinstance(exc, FsyncFailed):
+                self.not_durable += exc.lines
+            elif not written:
+                self.dropped += 1
+            first = kind not in self._reported
+            self._reported.add(kind)
+        if first:
+            self.handleError(record)  # inside the except block: prints this traceback
 
     def flush(self) -> None:
-        """Nothing to do: every line reaches the OS before :meth:`emit` returns."""
+        """``fsync`` events not yet synced when an ``fsync`` policy is set; else nothing to do.
+
+        Without a policy every line is already in the OS when :meth:`emit` returns.
+        """
+        try:
+            self.file.sync()
+        except OSError as exc:
+            self._fault_outside_emit(exc)
 
     def close(self) -> None:
+        """Sync (per the ``fsync`` policy) and close the files; a later event reopens them."""
         try:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError as exc:
+                self._fault_outside_emit(exc)
             self.rejects.close()
         finally:
             super().close()
+
+    def _fault_outside_emit(self, exc: OSError) -> None:
+        record = logging.LogRecord(self.name or "wflogging", logging.ERROR, __file__, 0, str(exc), None, None)
+        self._fault(record, exc, written=True)
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)

@@ -39,13 +39,28 @@ def reject_entry(rejected: TaskEventRejected, record: logging.LogRecord) -> dict
     event = dict(sorted(fields.items(), key=lambda item: _ORDER[item[0]]))
     return {
         "rejected_at": schema.format_instant(dt.datetime.now(dt.timezone.utc)),
-        "reasons": [{"path": p.path, "problem": p.problem} for p in rejected.problems],
+        # A path can hold a hostile key (a lone surrogate, say): make it writable too.
+        "reasons": representable([{"path": p.path, "problem": p.problem} for p in rejected.problems]),
         "logger": record.name,
         "level": record.levelname,
         "source": f"{record.pathname}:{record.lineno}",
-        "message": representable(_message(record)),
-        "event": representable(event),
+        "message": _readable_ints(representable(_message(record))),
+        "event": _readable_ints(representable(event)),
     }
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _readable_ints(value: Any) -> Any:
+    """``value`` with integers outside 64 bits as strings: orjson and DuckDB refuse them as numbers."""
+    if type(value) is int:
+        return value if value in _INT64 else str(value)
+    if type(value) is dict:
+        return {key: _readable_ints(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_readable_ints(item) for item in value]
+    return value
 
 
 def summary_line(reject: Mapping[str, Any], destination: str) -> str:

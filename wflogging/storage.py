@@ -1,41 +1,129 @@
 """Appending whole lines to a file that other threads and processes append to too.
 
-Each line goes to the kernel in a single ``write(2)`` on a descriptor opened with
-``O_APPEND``: the kernel moves to the end of the file and writes in one step, so
-lines from several handlers, threads or processes on one local file never
-interleave (a local-filesystem property, not one NFS offers). A line is
-``\\n``-terminated and reaches the OS before :meth:`AppendOnlyFile.write_line`
-returns. If a write fails part-way (a full disk, a killed writer), the next
-line written by anyone through this class starts on a fresh line, so an event is
+**Mechanism.** Each line goes to the kernel in a single ``write(2)`` on a
+descriptor opened with ``O_APPEND``: the kernel moves to the end of the file and
+writes in one step, under the inode's lock, so lines from several handlers,
+threads or processes on one local file never interleave, whatever their size
+(a local-filesystem property that Linux keeps for regular files; NFS does not).
+No advisory lock is taken on this path: it would add two system calls per event
+and protect nothing the kernel does not already serialize. The only lock is the
+one around rotation (:mod:`wflogging.rotation`), where a rename must not race
+with writes.
+
+A line is ``\\n``-terminated and reaches the OS before :meth:`AppendOnlyFile.write_line`
+returns. If a write fails part-way (a full disk, a killed writer), the next line
+written by anyone through this class starts on a fresh line, so an event is
 never glued onto a torn fragment.
+
+**Watching the path.** By default every write first ``stat``\\ s the path (one
+system call, well under a microsecond on a local file system) and reopens it
+when the file there is not the one the descriptor points to: after an external
+``logrotate`` (rename, then create), or when the file or its directory was
+removed. Without the check, events would keep going into a renamed or deleted
+file, which for a deleted one means lost without a word.
+
+**Durability.** See :class:`AppendOnlyFile`'s ``fsync_every`` and ``fsync_interval``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import threading
+import time
 import weakref
+from typing import TYPE_CHECKING
 
-__all__ = ["AppendOnlyFile"]
+if TYPE_CHECKING:
+    from wflogging.rotation import Rotation
+
+__all__ = ["AppendOnlyFile", "CompressFailed", "FsyncFailed", "WrittenWithError"]
 
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 _open_files: weakref.WeakSet[AppendOnlyFile] = weakref.WeakSet()
 
 
-class AppendOnlyFile:
-    """A lazily opened, append-only file of ``\\n``-terminated lines."""
+class WrittenWithError(OSError):
+    """The line was written, but something due after it failed (so it is not a lost event)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, file_mode: int = 0o600) -> None:
+
+class CompressFailed(WrittenWithError):
+    """Gzipping a rotated file failed; the rotated file stays, uncompressed."""
+
+
+class FsyncFailed(WrittenWithError):
+    """``fsync`` failed: the lines written since the last good ``fsync`` may not be on disk.
+
+    Linux reports a write-back error once and may drop the dirty pages, so a
+    second ``fsync`` can succeed while the data is gone. The lines are therefore
+    counted as not durable and never "retried" into a false success: the next
+    ``fsync`` covers only lines written after this one.
+    """
+
+    def __init__(self, cause: OSError, lines: int) -> None:
+        super().__init__(cause.errno, f"fsync failed ({cause.strerror}); {lines} line(s) may not be on disk")
+        #: How many lines' durability is unknown.
+        self.lines = lines
+
+
+class AppendOnlyFile:
+    """A lazily opened, append-only file of ``\\n``-terminated lines.
+
+    Args:
+        path: the file (created with ``file_mode`` when missing).
+        file_mode: permission bits for a new file.
+        fsync_every: ``fsync`` after every N-th line (``1``: before each write
+            returns). ``None`` (default): no ``fsync``; lines are in the OS page
+            cache when :meth:`write_line` returns, which survives a crash of the
+            process but not of the machine.
+        fsync_interval: ``fsync`` at the first write that comes at least this
+            many seconds after the last ``fsync``. Checked on writes (no timer
+            thread), so the last lines of a burst are synced by the next write,
+            :meth:`sync` or :meth:`close`.
+        watch: reopen the path when the file there changed (see the module doc).
+        rotation: rotate the file by size and/or time (:class:`wflogging.rotation.Rotation`);
+            implies ``watch``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        file_mode: int = 0o600,
+        fsync_every: int | None = None,
+        fsync_interval: float | None = None,
+        watch: bool = True,
+        rotation: Rotation | None = None,
+    ) -> None:
+        if fsync_every is not None and fsync_every < 1:
+            raise ValueError(f"fsync_every must be a positive count, not {fsync_every!r}")
+        if fsync_interval is not None and fsync_interval < 0:
+            raise ValueError(f"fsync_interval must be >= 0 seconds, not {fsync_interval!r}")
         self.path = os.path.abspath(os.fspath(path))
         self.file_mode = file_mode
+        self.fsync_every = fsync_every
+        self.fsync_interval = fsync_interval
+        self.watch = watch or rotation is not None
+        self.rotation = rotation
         self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._check_tail = True  # until we know the file ends with "\n"
+        self._unsynced = 0  # lines written since the last fsync
+        self._last_sync = time.monotonic()
         self._lock = threading.Lock()
+        self._rotation_lock_fd: int | None = None
+        self._deferred_failure: WrittenWithError | None = None
         _open_files.add(self)
 
     @property
     def is_open(self) -> bool:
         return self._fd is not None
+
+    @property
+    def syncs(self) -> bool:
+        """Whether an ``fsync`` policy is set."""
+        return self.fsync_every is not None or self.fsync_interval is not None
 
     def open(self) -> None:
         """Open (creating the file with ``file_mode`` if needed); a no-op when open."""
@@ -43,31 +131,91 @@ class AppendOnlyFile:
             self._ensure_open()
 
     def write_line(self, line: bytes) -> None:
-        """Append ``line`` (which must end with ``\\n``) in one write; raises ``OSError``."""
+        """Append ``line`` (which must end with ``\\n``) in one write.
+
+        Raises ``OSError`` when the line could not be written (nothing of it, or
+        a fragment that the next write isolates on its own line), and
+        :class:`FsyncFailed` when it was written but the ``fsync`` due after it failed.
+        """
         with self._lock:
-            fd = self._ensure_open()
-            if self._check_tail:
-                line = self._resync(fd) + line
-            try:
-                written = os.write(fd, line)
-                while written < len(line):  # short write: the rest, still as the tail
-                    written += os.write(fd, memoryview(line)[written:])
-            except BaseException:
-                self._check_tail = True
-                raise
+            if self.rotation is not None:
+                from wflogging.rotation import write_rotating
+
+                write_rotating(self, line)
+            else:
+                self._write(self._current_fd(), line)
+            self._sync_if_due()
+            if self._deferred_failure is not None:
+                failed, self._deferred_failure = self._deferred_failure, None
+                raise failed
+
+    def sync(self) -> None:
+        """``fsync`` the lines not yet synced, if an ``fsync`` policy is set; raises :class:`FsyncFailed`."""
+        with self._lock:
+            if self._unsynced and self._fd is not None:
+                self._fsync(self._fd)
 
     def close(self) -> None:
-        """Close the descriptor; a later :meth:`write_line` opens the file again."""
+        """Sync (per the policy) and close; a later :meth:`write_line` opens the file again."""
         with self._lock:
-            if self._fd is not None:
-                fd, self._fd = self._fd, None
-                os.close(fd)
+            try:
+                if self._unsynced and self._fd is not None:
+                    self._fsync(self._fd)
+            finally:
+                self._close_fd()
+                if self._rotation_lock_fd is not None:
+                    fd, self._rotation_lock_fd = self._rotation_lock_fd, None
+                    os.close(fd)
+
+    # --- internals, called with self._lock held -------------------------------------------
 
     def _ensure_open(self) -> int:
         if self._fd is None:
-            self._fd = os.open(self.path, _OPEN_FLAGS, self.file_mode)
+            fd = os.open(self.path, _OPEN_FLAGS, self.file_mode)
+            status = os.fstat(fd)
+            self._fd, self._identity = fd, (status.st_dev, status.st_ino)
             self._check_tail = True
         return self._fd
+
+    def _current_fd(self) -> int:
+        """The descriptor for the file now at ``path``, reopening when it was replaced or removed."""
+        if self._fd is not None and self.watch:
+            try:
+                status = os.stat(self.path)
+                replaced = (status.st_dev, status.st_ino) != self._identity
+            except FileNotFoundError:
+                replaced = True
+            if replaced:
+                self._reopen()
+        return self._ensure_open()
+
+    def _reopen(self) -> None:
+        try:
+            if self._unsynced and self._fd is not None:
+                self._fsync(self._fd)  # the old file's lines, before we let go of it
+        except FsyncFailed as failed:
+            self._deferred_failure = failed  # raised once the line at hand is written
+        finally:
+            self._close_fd()
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            fd, self._fd, self._identity = self._fd, None, None
+            os.close(fd)
+
+    def _write(self, fd: int, line: bytes) -> None:
+        if self._check_tail:
+            line = self._resync(fd) + line
+        try:
+            written = os.write(fd, line)
+            while written < len(line):  # short write: the rest, still as the tail
+                written += os.write(fd, memoryview(line)[written:])
+        except BaseException as exc:
+            self._check_tail = True
+            if isinstance(exc, OSError) and exc.errno in _STALE_DESCRIPTOR:
+                self._close_fd()  # reopen on the next write
+            raise
+        self._unsynced += 1 if self.syncs else 0
 
     def _resync(self, fd: int) -> bytes:
         """``b"\\n"`` when the file ends in a torn line (no final newline), else ``b""``."""
@@ -77,9 +225,35 @@ class AppendOnlyFile:
             return b"\n"
         return b""
 
+    def _sync_if_due(self) -> None:
+        if not self._unsynced or self._fd is None:
+            return
+        if (self.fsync_every is not None and self._unsynced >= self.fsync_every) or (
+            self.fsync_interval is not None and time.monotonic() - self._last_sync >= self.fsync_interval
+        ):
+            self._fsync(self._fd)
+
+    def _fsync(self, fd: int) -> None:
+        lines, self._unsynced = self._unsynced, 0  # counted once: never retried into a false success
+        self._last_sync = time.monotonic()
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise FsyncFailed(exc, lines) from exc
+
     def _after_fork(self) -> None:
         # A lock held by another thread at fork time would never be released in the child.
         self._lock = threading.Lock()
+        # flock() locks belong to the open file description, which fork shares with
+        # the parent: the child needs its own, or its lock would be the parent's.
+        if self._rotation_lock_fd is not None:
+            fd, self._rotation_lock_fd = self._rotation_lock_fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+#: Errors after which the descriptor itself is no good: drop it and open the path again.
+_STALE_DESCRIPTOR = frozenset({errno.EBADF, errno.EIO, errno.ESTALE})
 
 
 def _reinit_after_fork() -> None:

@@ -1,0 +1,243 @@
+"""Non-blocking logging: a queue handler and listener that close the standard library's gaps.
+
+With :class:`TaskEventQueueHandler` on the orchestrator's logger, ``logger.info``
+builds the entry in the caller (so the run, the ``event_id`` and any exception
+are captured where the event happened) and puts the record on a bounded queue;
+a :class:`ResilientQueueListener` thread does the file I/O. What the stdlib
+pair lacks, and these add:
+
+* the listener survives an exception in a target handler (the stdlib thread
+  dies, and every later record piles up unwritten);
+* the 3.12 ``dictConfig`` form (a ``QueueHandler`` with ``handlers``) gets its
+  listener started as soon as it is attached, and stopped - the queue drained -
+  when the handler is closed, which :func:`logging.shutdown` does at exit;
+* a full queue never grows memory: ``put`` blocks up to ``put_timeout`` seconds,
+  then the event is dropped, counted in :attr:`TaskEventQueueHandler.dropped` and
+  reported through ``handleError`` (once per episode, not once per event);
+* ``exc_info`` is turned into ``extensions.error`` before the stdlib's
+  ``prepare`` would clear it;
+* with a ``multiprocessing.Queue``, whose feeder thread drops a record it cannot
+  pickle with no more than a traceback, a record is checked in the caller: an
+  attribute that cannot be pickled is replaced by its ``repr`` and reported, and
+  the event itself (already built) is written intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import logging.handlers
+import multiprocessing.queues
+import pickle
+import queue as queue_module
+import threading
+import traceback
+from typing import Any
+
+from wflogging.event import TaskEventRejected, is_task_event
+from wflogging.formatter import ENTRY_ATTRIBUTE, shared_entry
+
+__all__ = ["QueueFull", "ResilientQueueListener", "TaskEventQueueHandler"]
+
+#: Default bound of the queue :class:`TaskEventQueueHandler` makes.
+DEFAULT_MAXSIZE = 10_000
+
+
+class QueueFull(Exception):
+    """The queue stayed full for ``put_timeout`` seconds: the event was dropped (and counted)."""
+
+
+class ResilientQueueListener(logging.handlers.QueueListener):
+    """A :class:`~logging.handlers.QueueListener` whose thread outlives its handlers' exceptions.
+
+    An exception escaping a target handler is reported through that handler's
+    ``handleError`` and the listener goes on with the next record. ``start`` and
+    ``stop`` may be called more than once; ``stop`` writes every queued record first.
+    """
+
+    def __init__(self, queue: Any, *handlers: logging.Handler, respect_handler_level: bool = False) -> None:
+        super().__init__(queue, *handlers, respect_handler_level=respect_handler_level)
+        self._state_lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._state_lock:
+            if self._thread is None:
+                super().start()
+
+    def stop(self) -> None:
+        with self._state_lock:
+            if self._thread is not None:
+                super().stop()  # enqueues the sentinel after every record already queued
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def handle(self, record: logging.LogRecord) -> None:
+        record = self.prepare(record)
+        for handler in self.handlers:
+            if self.respect_handler_level and record.levelno < handler.level:
+                continue
+            try:
+                handler.handle(record)
+            except Exception:  # includes RecursionError: one bad record must not end the thread
+                with contextlib.suppress(Exception):  # a broken handleError too: nothing left to say
+                    handler.handleError(record)
+
+
+class TaskEventQueueHandler(logging.handlers.QueueHandler):
+    """A :class:`~logging.handlers.QueueHandler` for task events; see the module doc.
+
+    Args:
+        queue: where records go. Default: a ``queue.Queue(maxsize)``. A
+            ``multiprocessing.Queue`` works too (records are checked for pickling).
+        handlers: the handlers the listener writes to (a :class:`~wflogging.TaskEventHandler`).
+            Given here, a :class:`ResilientQueueListener` is made and started.
+            Under Python 3.12's ``dictConfig``, give ``handlers`` in the config
+            instead: the listener ``dictConfig`` attaches is started (and made
+            resilient) the moment it is attached.
+        maxsize: the bound of the default queue.
+        put_timeout: seconds ``logger.info`` may wait for room in a full queue
+            before dropping the event (counted and reported). ``None``: wait as
+            long as it takes (never drop); ``0``: never wait.
+        respect_handler_level: as for :class:`~logging.handlers.QueueListener`.
+    """
+
+    def __init__(
+        self,
+        queue: Any = None,
+        *,
+        handlers: tuple[logging.Handler, ...] | list[logging.Handler] = (),
+        maxsize: int = DEFAULT_MAXSIZE,
+        put_timeout: float | None = 1.0,
+        respect_handler_level: bool = True,
+    ) -> None:
+        self._listener: logging.handlers.QueueListener | None = None
+        super().__init__(queue_module.Queue(maxsize) if queue is None else queue)
+        self.put_timeout = put_timeout
+        #: Events dropped because the queue stayed full (or could not take them).
+        self.dropped = 0
+        self._drop_lock = threading.Lock()
+        self._dropping = False  # in a drop episode: reported already
+        self._unpicklable_reported = False
+        self._pickles = isinstance(self.queue, multiprocessing.queues.Queue)
+        if handlers:
+            self.listener = ResilientQueueListener(
+                self.queue, *handlers, respect_handler_level=respect_handler_level
+            )
+
+    @property
+    def listener(self) -> logging.handlers.QueueListener | None:
+        """The listener writing this handler's queue; started as soon as it is set."""
+        return self._listener
+
+    @listener.setter
+    def listener(self, listener: logging.handlers.QueueListener | None) -> None:
+        if listener is not None and not isinstance(listener, ResilientQueueListener):
+            # dictConfig's default, the stdlib QueueListener: same queue and handlers, made resilient.
+            listener = ResilientQueueListener(
+                listener.queue, *listener.handlers, respect_handler_level=listener.respect_handler_level
+            )
+        self._listener = listener
+        if listener is not None:
+            listener.start()
+
+    # --- in the caller's thread ----------------------------------------------------------
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """A copy of ``record`` fit to queue: entry built here, ``exc_info`` kept as ``extensions.error``."""
+        if not is_task_event(record):
+            prepared: logging.LogRecord = super().prepare(record)
+            return prepared
+        record = copy.copy(record)
+        try:
+            entry = shared_entry(record)
+        except TaskEventRejected:
+            entry = None  # the target handler rejects it again, with the reasons, on its side
+        if record.exc_info and record.exc_info[0] is not None and entry is not None:
+            entry = _with_error(entry, record.exc_info)
+            record.__dict__[ENTRY_ATTRIBUTE] = entry
+        try:
+            record.message = record.getMessage()
+        except Exception:  # a bad %-format: keep the raw msg, as the reject path does
+            record.message = str(record.msg)
+        record.msg, record.args = record.message, None
+        record.exc_info, record.exc_text = None, None
+        if self._pickles:
+            self._make_picklable(record)
+        return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        """Queue ``record``, waiting up to ``put_timeout``; if still full, drop, count and report it."""
+        try:
+            records: Any = self.queue  # Queue, SimpleQueue and multiprocessing queues all take a timeout
+            if self.put_timeout == 0:
+                records.put_nowait(record)
+            else:
+                records.put(record, timeout=self.put_timeout)
+        except queue_module.Full:
+            self._dropped(record)
+            return
+        if self._dropping:
+            with self._drop_lock:
+                self._dropping = False
+
+    def _dropped(self, record: logging.LogRecord) -> None:
+        with self._drop_lock:
+            self.dropped += 1
+            first, self._dropping = not self._dropping, True
+        if first:
+            try:
+                raise QueueFull(
+                    f"wflogging: the log queue stayed full for {self.put_timeout}s: event dropped; "
+                    f"more are counted in {type(self).__name__}.dropped ({self.dropped} so far)"
+                )
+            except QueueFull:
+                self.handleError(record)
+
+    def _make_picklable(self, record: logging.LogRecord) -> None:
+        try:
+            pickle.dumps(record)
+            return
+        except Exception:
+            for key, value in list(record.__dict__.items()):
+                try:
+                    pickle.dumps(value)
+                except Exception:
+                    record.__dict__[key] = _safe_repr(value)
+            if not self._unpicklable_reported:
+                self._unpicklable_reported = True
+                self.handleError(record)  # still in the except block: prints the pickling error
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the listener, writing every queued record, then close."""
+        try:
+            if self._listener is not None:
+                self._listener.stop()
+        finally:
+            super().close()
+
+
+def _with_error(entry: dict[str, Any], exc_info: Any) -> dict[str, Any]:
+    exc_type, exc, tb = exc_info
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<{exc_type.__qualname__}: str() raised>"
+    try:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+    except Exception:
+        text = message
+    extensions = dict(entry.get("extensions") or {})
+    extensions.setdefault("error", {"type": exc_type.__qualname__, "message": message, "traceback": text})
+    return {**entry, "extensions": extensions}
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return f"<unpicklable {type(value).__qualname__}: {repr(value)[:200]}>"
+    except Exception:
+        return f"<unpicklable {type(value).__qualname__}>"

@@ -1,0 +1,146 @@
+"""Opt-in rotation of an events file that several processes append to.
+
+Off by default: one file grows until you rotate it. With a :class:`Rotation`,
+the writer that finds the file due (too big, or last written in an earlier
+period) renames it to ``<name>.<UTC time><ext>`` (``events.jsonl`` ->
+``events.20260301T100000Z.jsonl``) and every writer continues in a new file at
+the original path. Rotation only ever *renames*: no copy, no truncation, so a
+tail-based shipper following the path never sees a line twice or misses one.
+
+**Safe with several processes.** Writers share an advisory lock on a sidecar
+file, ``<path>.lock``: each write holds it shared, and checks under it that the
+descriptor still points to the file at the path (reopening if not); the rename
+holds it exclusive. So no line can land in a file after it was rotated, which
+is what makes compressing a rotated file (``compress=True``) safe: the gzip
+copy is made after the rename, outside the lock, and the plain file is removed
+only when the ``.gz`` is complete. The cost is two ``flock`` calls and a
+``stat`` per event, paid only when rotation is on. All writers of one path must
+use the same rotation settings (as with any shared-lock protocol).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wflogging.storage import CompressFailed
+
+if TYPE_CHECKING:
+    from wflogging.storage import AppendOnlyFile
+
+__all__ = ["Rotation", "compress_file", "rotated_name"]
+
+
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not (isinstance(value, (int, float)) and value > 0):
+        raise ValueError(f"{attribute.name} must be a positive number or None, not {value!r}")
+
+
+@attrs.frozen
+class Rotation:
+    """When to rotate an events file; at least one of ``max_bytes`` and ``interval``.
+
+    Args:
+        max_bytes: rotate before a line that would take the file past this size
+            (a single line bigger than this still goes whole into a fresh file).
+            A soft limit: writers check it under the *shared* lock, so processes
+            appending at the same moment can each add their line past it.
+        interval: rotate before the first line of a new period of this many
+            seconds (periods start at multiples of ``interval`` since the Unix
+            epoch, UTC: ``86400`` rotates at midnight UTC). The file's period is
+            the one of its last write (its ``mtime``), so all processes agree.
+        compress: gzip each rotated file (``<rotated name>.gz``).
+    """
+
+    max_bytes: int | None = attrs.field(default=None, validator=_positive_or_none)
+    interval: float | None = attrs.field(default=None, validator=_positive_or_none)
+    compress: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_bytes is None and self.interval is None:
+            raise ValueError("Rotation needs max_bytes, interval or both")
+
+    def is_due(self, size: int, last_write: float, line_length: int, now: float) -> bool:
+        """Whether a file of ``size`` bytes last written at ``last_write`` must rotate before this line."""
+        if size == 0:
+            return False  # an empty file takes any line: no endless rotation for a huge one
+        if self.max_bytes is not None and size + line_length > self.max_bytes:
+            return True
+        return self.interval is not None and int(now // self.interval) > int(last_write // self.interval)
+
+
+def rotated_name(path: str, now: float) -> str:
+    """The name a rotation at ``now`` gives ``path``, unused so far (``-1``, ``-2``... when taken)."""
+    root, extension = os.path.splitext(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    candidate = f"{root}.{stamp}{extension}"
+    counter = 0
+    while os.path.exists(candidate) or os.path.exists(candidate + ".gz"):
+        counter += 1
+        candidate = f"{root}.{stamp}-{counter}{extension}"
+    return candidate
+
+
+def compress_file(path: str, file_mode: int = 0o600) -> str:
+    """Gzip ``path`` to ``path + ".gz"`` (written under a temporary name, then renamed), remove ``path``."""
+    target = path + ".gz"
+    partial = target + ".partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode)
+    with open(path, "rb") as source, os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    os.replace(partial, target)
+    os.unlink(path)
+    return target
+
+
+def write_rotating(file: AppendOnlyFile, line: bytes) -> None:
+    """Write ``line`` to ``file``, rotating first when due (called with ``file``'s thread lock held)."""
+    rotation = file.rotation
+    assert rotation is not None
+    lock_fd = _lock_fd(file)
+    rotated: list[str] = []  # can be several: others may fill the new file before our write
+    while True:
+        with _flock(lock_fd, fcntl.LOCK_SH):
+            fd = file._current_fd()
+            status = os.fstat(fd)
+            if not rotation.is_due(status.st_size, status.st_mtime, len(line), time.time()):
+                file._write(fd, line)
+                break
+        with _flock(lock_fd, fcntl.LOCK_EX):
+            fd = file._current_fd()  # another process may have rotated in between
+            status = os.fstat(fd)
+            now = time.time()
+            if rotation.is_due(status.st_size, status.st_mtime, len(line), now):
+                rotated.append(rotated_name(file.path, now))
+                os.rename(file.path, rotated[-1])
+                file._reopen()
+        # and round again: write under the shared lock, into whatever file is current
+    for name in rotated if rotation.compress else ():
+        try:
+            compress_file(name, file.file_mode)
+        except OSError as exc:  # the rotated file is still there, whole: report, lose nothing
+            raise CompressFailed(exc.errno, f"could not gzip {name}: {exc.strerror}") from exc
+
+
+def _lock_fd(file: AppendOnlyFile) -> int:
+    if file._rotation_lock_fd is None:
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        file._rotation_lock_fd = os.open(file.path + ".lock", flags, file.file_mode)
+    return file._rotation_lock_fd
+
+
+@contextlib.contextmanager
+def _flock(fd: int, operation: int) -> Iterator[None]:
+    fcntl.flock(fd, operation)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
