@@ -211,3 +211,20 @@ def test_demo_run_shipped_from_its_file(tmp_path: Path, receiver: OTLPReceiver) 
 
 def _entries(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_demo_command_exports_its_run_as_one_trace(
+    tmp_path: Path, receiver: OTLPReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`wflogging demo --otlp-endpoint URL` sends the run as one trace with a span per event."""
+    from wflogging.cli import main
+
+    assert main(["demo", "-o", str(tmp_path / "demo.jsonl"), "--otlp-endpoint", receiver.endpoint]) == 0
+    entries = _entries(tmp_path / "demo.jsonl")
+    (run_id,) = {entry["workflow_run_id"] for entry in entries}
+    assert f"exported run {run_id}" in capsys.readouterr().out
+    spans = receiver.spans
+    assert {span.span.trace_id for span in spans} == {uuid.UUID(run_id).bytes}
+    assert sorted(span.attributes["wflogging.event_id"] for span in _tasks(spans)) == sorted(
+        entry["event_id"] for entry in entries
+    )

@@ -27,7 +27,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from wflogging.context import workflow_run
@@ -152,12 +152,18 @@ class _Agents:
         self.clock.advance(0.8)
 
 
-def run_demo(path: str | os.PathLike[str], *, start: dt.datetime | None = None) -> str:
+def run_demo(
+    path: str | os.PathLike[str],
+    *,
+    start: dt.datetime | None = None,
+    also_to: Sequence[logging.Handler] = (),
+) -> str:
     """Run the simulated workflow, appending its events to ``path``; returns the run id.
 
-    ``start`` is when the simulated run begins (default: now). The caller's
-    logging configuration is left alone: the demo logs through its own logger
-    and handler, removed again before returning.
+    ``start`` is when the simulated run begins (default: now). ``also_to`` are
+    more handlers that get the same events (an OTLP exporter, say); the caller
+    closes them. The caller's logging configuration is left alone: the demo logs
+    through its own logger and handlers, removed again before returning.
     """
     clock = SimulatedClock(start or dt.datetime.now(dt.timezone.utc))
     agents = _Agents(clock)
@@ -165,7 +171,8 @@ def run_demo(path: str | os.PathLike[str], *, start: dt.datetime | None = None) 
     logger.setLevel(logging.INFO)
     logger.propagate = False  # the events go to the demo's file, not to whatever the caller configured
     handler = TaskEventHandler(path)
-    logger.addHandler(handler)
+    for each in (handler, *also_to):
+        logger.addHandler(each)
 
     def task(task_id: str, description: str, agent_name: str, work: Callable[[TaskRecorder], None]) -> None:
         """What the orchestrator does per task: record it, run the agent, survive its failure."""
@@ -205,7 +212,8 @@ def run_demo(path: str | os.PathLike[str], *, start: dt.datetime | None = None) 
             task("2.1", deploy, "/ops:deploy", resume)
             task("2.2", "Add CSV export to the changelog", "/docs:writer", agents.docs_writer)
     finally:
-        logger.removeHandler(handler)
+        for each in (handler, *also_to):
+            logger.removeHandler(each)
         handler.close()
     return run_id
 

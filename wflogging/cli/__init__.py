@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import logging
 import os
 import shutil
 import sys
@@ -107,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         default="wflogging-demo.jsonl",
         help="events file to append to (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="also export the run as a trace over OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces "
+        "(needs the otel extra)",
     )
     demo.set_defaults(handler=_demo)
     return parser
@@ -262,12 +269,29 @@ def _timeline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _otlp_exporters(endpoint: str | None) -> list[logging.Handler]:
+    if endpoint is None:
+        return []
+    try:
+        from wflogging.otel import OTelTaskEventHandler
+    except ImportError:
+        raise InputError("--otlp-endpoint needs the otel extra: pip install 'wflogging[otel]'") from None
+    return [OTelTaskEventHandler(endpoint, capture_content=True)]
+
+
 def _demo(args: argparse.Namespace) -> int:
     from wflogging.cli.report import ReportBuilder, ReportFilter
     from wflogging.demo import run_demo
 
-    run_id = run_demo(args.output)
+    exporters = _otlp_exporters(args.otlp_endpoint)
+    try:
+        run_id = run_demo(args.output, also_to=exporters)
+    finally:
+        for exporter in exporters:
+            exporter.close()  # sends what is still queued
     print(f"wrote run {run_id} to {args.output}\n")
+    if exporters:
+        print(f"exported run {run_id} as trace {run_id.replace('-', '')} to {args.otlp_endpoint}\n")
     builder = ReportBuilder(ReportFilter(run=run_id))
     check_inputs([args.output])
     builder.read([args.output], Progress())
