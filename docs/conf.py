@@ -58,8 +58,6 @@ nitpick_ignore_regex = [
     (r"py:class", r"_\w+"),
     (r"py:data", r"(MAX_DEPTH|SYSTEM_CLOCK|REDACTION_FAILED)"),  # unqualified in docstrings
     (r"py:class", r"wflogging\.serialize\.EntryDict"),
-    # Work in progress (storage): documented with the Guarantees page; remove then.
-    (r"py:class", r"wflogging\.rotation\.Rotation"),
 ]
 
 # Link check: internal links are checked by the html build above (-n, MyST anchors);

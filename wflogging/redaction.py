@@ -87,7 +87,7 @@ class Rule:
     Args:
         name: the count name in ``extensions.redactions`` and the marker's suffix.
         pattern: a regex (text or compiled). If it has a group named ``secret``,
-            only that group is replaced, so context such as ``Bearer `` or the
+            only that group is replaced, so context such as ``"Bearer "`` or the
             URL's host stays readable; otherwise the whole match is.
         keywords: the rule runs only on text containing one of these substrings
             (case-sensitive; list the spellings you want). A cheap ``in`` test
@@ -104,6 +104,7 @@ class Rule:
 
     @property
     def marker(self) -> str:
+        """The text each match is replaced by, ``[REDACTED:<name>]``."""
         return f"[REDACTED:{self.name}]"
 
     def redact(self, text: str) -> tuple[str, int]:
