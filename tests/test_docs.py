@@ -332,3 +332,21 @@ def _descriptions(node: object) -> list[str]:
 def _visible_text(page: str) -> str:
     """An HTML page's text: tags removed, entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+_CITED_TEST = re.compile(r"`(test_\w+\.py)::(test_\w+)(?:\[[^\]]*\])?`")
+
+
+def test_guarantees_page_cites_only_tests_that_exist() -> None:
+    """Every `file::test` the Guarantees page names as proof is a test function in that file."""
+    page = (DOCS / "guarantees.md").read_text(encoding="utf-8")
+    cited = set(_CITED_TEST.findall(page))
+    assert len(cited) >= 20, "the page should cite the tests that prove it"
+    tests_dir = ROOT / "tests"
+    missing = [
+        f"{file}::{name}"
+        for file, name in sorted(cited)
+        if not (tests_dir / file).exists()
+        or not re.search(rf"^(?:async )?def {name}\(", (tests_dir / file).read_text(encoding="utf-8"), re.M)
+    ]
+    assert missing == []
