@@ -15,7 +15,28 @@ from wflogging.storage import AppendOnlyFile, FsyncFailed, WrittenWithError
 __all__ = ["TaskEventHandler"]
 
 
-class TaskEventHandler(logging.Handler):
+class TaskEventsOnlyHandler(logging.Handler):
+    """A handler that handles task-event records only, without a handler-wide lock.
+
+    Most records on a shared logger are not task events: they are ruled out
+    before the handler's filters. And unlike :meth:`logging.Handler.handle`, no
+    handler-wide lock is taken around :meth:`emit`: subclasses serialize only
+    what must be (a file write, say), so formatting runs concurrently.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not is_task_event(record):
+            return False
+        verdict: object = self.filter(record)
+        if not verdict:
+            return False
+        if isinstance(verdict, logging.LogRecord):  # 3.12+: a filter may return a replacement
+            record = verdict
+        self.emit(record)
+        return True
+
+
+class TaskEventHandler(TaskEventsOnlyHandler):
     """Appends each task event to ``filename`` as one JSON line (UTF-8, ``\\n``-terminated).
 
     Records that are not task events (no ``task_id`` or ``task_event`` in their
@@ -118,20 +139,6 @@ class TaskEventHandler(logging.Handler):
                 f"TaskEventFormatter, not {type(fmt).__name__}"
             )
         self.formatter = fmt
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        # Most records on a shared logger are not task events: rule them out before
-        # the handler's filters. And unlike Handler.handle, take no handler-wide lock:
-        # formatting runs concurrently, and the file serializes only the write itself.
-        if not is_task_event(record):
-            return False
-        verdict: object = self.filter(record)
-        if not verdict:
-            return False
-        if isinstance(verdict, logging.LogRecord):  # 3.12+: a filter may return a replacement
-            record = verdict
-        self.emit(record)
-        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -54,8 +54,9 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
     ) from missing
 
 from wflogging import schema
-from wflogging.event import TaskEventRejected, build_entry, is_task_event
+from wflogging.event import TaskEventRejected, build_entry
 from wflogging.formatter import TaskEventFormatter
+from wflogging.handler import TaskEventsOnlyHandler
 from wflogging.rejects import RejectSink
 
 __all__ = [
@@ -319,7 +320,7 @@ def _messages(role: str, content: str) -> str:
 # --- the handler ----------------------------------------------------------------------------
 
 
-class OTelTaskEventHandler(logging.Handler):
+class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and processor are thread-safe
     """Exports each task event as spans of the run's trace, batched, over OTLP.
 
     Records that are not task events are ignored. An event that cannot be made
@@ -409,19 +410,6 @@ class OTelTaskEventHandler(logging.Handler):
         self._tracer = self._provider.get_tracer(SCOPE_NAME, _version())
 
     # --- logging.Handler --------------------------------------------------------------
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        # As TaskEventHandler does: rule out ordinary records first, and take no
-        # handler-wide lock (the SDK's tracer and processor are thread-safe).
-        if not is_task_event(record):
-            return False
-        verdict: object = self.filter(record)
-        if not verdict:
-            return False
-        if isinstance(verdict, logging.LogRecord):  # 3.12+: a filter may return a replacement
-            record = verdict
-        self.emit(record)
-        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._closed:  # the export thread is gone; the events file still has the event
