@@ -341,6 +341,59 @@ def test_failure_level_lets_other_handlers_pick_out_failures(event_log: EventLog
     assert levels == [logging.INFO, logging.ERROR]
 
 
+class _MessageCounted(Exception):
+    """An exception that counts how often its message is read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def __str__(self) -> str:
+        self.reads += 1
+        return "boom"
+
+
+def test_disabled_level_logs_nothing_builds_nothing_and_the_exception_still_propagates(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A disabled event level: no event, reject or stderr, nothing built; the exception propagates."""
+    event_log.logger.setLevel(logging.WARNING)
+    raised = _MessageCounted()
+    recorders: list[wflogging.TaskRecorder] = []
+
+    def failing_task() -> None:
+        with wflogging.record_task(event_log.logger, **TASK) as t:
+            recorders.append(t)
+            t.llm_call(model_name="m", prompt="p", completion="c")
+            raise raised
+
+    with wflogging.workflow_run():
+        with pytest.raises(_MessageCounted) as caught:
+            failing_task()
+        with wflogging.record_task(event_log.logger, **TASK):
+            pass
+    assert caught.value is raised
+    assert raised.reads == 0  # the failure details were never built
+    assert event_log.entries() == []
+    assert event_log.rejects() == []
+    assert capsys.readouterr().err == ""
+    assert recorders[0].llm_call(model_name="m", prompt="late", completion="x") == 0  # the task still ended
+
+
+def test_disabled_success_level_still_logs_failures_at_an_enabled_failure_level(event_log: EventLog) -> None:
+    """The level is chosen from the outcome before the check: an ERROR failure passes a WARNING logger."""
+    event_log.logger.setLevel(logging.WARNING)
+    recorder = wflogging.record_task(event_log.logger, failure_level=logging.ERROR, **TASK)
+    with wflogging.workflow_run():
+        with recorder:
+            pass
+        with pytest.raises(KeyError), recorder:
+            raise KeyError("missing")
+    assert [(entry["status"], entry["extensions"]["error"]["type"]) for entry in event_log.entries()] == [
+        ("Failed", "KeyError")
+    ]
+
+
 # --- time -------------------------------------------------------------------------------
 
 
@@ -395,6 +448,53 @@ def test_timestamps_always_agree_whatever_the_clocks_do(
     assert stamps["duration_seconds"] >= 0
     assert (end - begin).total_seconds() == stamps["duration_seconds"]
     assert abs(stamps["duration_seconds"] - (start_mono + elapsed - start_mono)) <= 1e-6
+
+
+class _FixedClock:
+    """A wall clock that always reads ``wall`` (in whatever zone it is given) and a still monotonic clock."""
+
+    def __init__(self, wall: dt.datetime) -> None:
+        self.wall = wall
+
+    def now_utc(self) -> dt.datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return 0.0
+
+
+@given(
+    moment=st.datetimes(
+        min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    offset_minutes=st.integers(min_value=-23 * 60, max_value=23 * 60),
+    feedback_in_zone=st.booleans(),
+)
+def test_timestamps_are_written_as_the_entry_rules_write_them_in_any_zone(
+    tmp_path_factory: pytest.TempPathFactory, moment: dt.datetime, offset_minutes: int, feedback_in_zone: bool
+) -> None:
+    """Start, end and feedback times read from a clock in any zone are the instant in UTC as ...ffffffZ."""
+    zone = dt.timezone(dt.timedelta(minutes=offset_minutes))
+    wall = moment.astimezone(zone) if offset_minutes else moment
+    path = tmp_path_factory.mktemp("zones") / "events.jsonl"
+    logger = unique_logger()
+    handler = wflogging.TaskEventHandler(path, strict=True)
+    logger.addHandler(handler)
+    given_stamp = moment.astimezone(zone) if feedback_in_zone else None
+    try:
+        with wflogging.workflow_run(), wflogging.record_task(logger, clock=_FixedClock(wall), **TASK) as t:
+            t.human_feedback(type="HIL-Approval", content="ok", timestamp_utc=given_stamp)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    expected = moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    assert entry["timestamps"] == {
+        "start_time_utc": expected,
+        "end_time_utc": expected,
+        "duration_seconds": 0.0,
+    }
+    assert entry["human_feedback"]["timestamp_utc"] == expected
 
 
 # --- structure and concurrency -------------------------------------------------------------

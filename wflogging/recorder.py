@@ -12,7 +12,11 @@
 async functions (the function reaches its recorder through :func:`current_task`).
 On exit it logs one event through ``logger`` (``logger.log(level, ..., extra=
 {"task_event": ...})``), so the event takes the normal handler path: a
-:class:`~wflogging.TaskEventHandler` writes it, or rejects it visibly.
+:class:`~wflogging.TaskEventHandler` writes it, or rejects it visibly. The
+event's values are plain (``str``, ``dict``, ``list``, ``...ffffffZ`` times,
+``Status``), the form the handler checks fastest. When the logger would drop the
+event's level (``level``, or ``failure_level`` for a failure), the recorder
+builds nothing: the task still ends and its exception still propagates.
 
 Status
     ``Success`` on a normal exit, unless set with :meth:`TaskRecorder.pause`
@@ -105,16 +109,14 @@ import functools
 import inspect
 import logging
 import math
+import os
 import sys
 import threading
 import time
 import types
-import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar, cast
-
-import attrs
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from wflogging import schema
 from wflogging.context import current_run_id
@@ -126,6 +128,8 @@ __all__ = ["SYSTEM_CLOCK", "Clock", "TaskRecorder", "current_task", "record_task
 _F = TypeVar("_F", bound=Callable[..., Any])
 _MONEY_PLACES = Decimal("1e-10")
 _MAX_TOKENS = 2**53  # beyond this a token count is a bug, and JSON readers start losing digits
+_ZERO = Decimal(0)
+_UTC = dt.timezone.utc
 
 
 class Clock(Protocol):
@@ -198,9 +202,9 @@ class _Settings:
         if not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
             raise TypeError(f"logger: expected a logging.Logger, got {type(logger).__name__}")
         self.logger = logger
-        self.task_id = schema.text(task_id, "task_id")
-        self.task_description = schema.text(task_description, "task_description")
-        self.agent_name = schema.text(agent_name, "agent_name")
+        self.task_id = _text(task_id, "task_id")
+        self.task_description = _text(task_description, "task_description")
+        self.agent_name = _text(agent_name, "agent_name")
         self.level = _level(level, "level")
         self.failure_level = self.level if failure_level is None else _level(failure_level, "failure_level")
         self.prices = None if prices is None else to_price_table(prices)
@@ -208,7 +212,16 @@ class _Settings:
         self.clock = SYSTEM_CLOCK if clock is None else clock
 
 
+def _text(value: object, path: str) -> str:
+    """``schema.text``: an exact non-empty ``str`` (the usual case) is returned without the call."""
+    if type(value) is str and value:
+        return value
+    return schema.text(value, path)
+
+
 def _level(value: object, path: str) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{path}: expected a logging level (int), got {type(value).__name__}")
     return value
@@ -231,7 +244,7 @@ class TaskRecorder:
         self._failure: dict[str, Any] | None = None
         self._finished = False
         #: The event's id, known from the start (to link other records to this task).
-        self.event_id = str(uuid.uuid4())
+        self.event_id = _uuid4_text()
         #: The run current where the recorder was entered (``None`` outside any run).
         self.workflow_run_id = current_run_id()
         clock = settings.clock
@@ -271,15 +284,8 @@ class TaskRecorder:
         method, without gaps or duplicates. A call recorded after the task's event
         was logged is not recorded (returns 0; one line on stderr).
         """
+        usage = _Usage(model_name, input_tokens, output_tokens, cached_tokens, latency_seconds, cost_usd)
         call: dict[str, Any] = {"model_name": model_name, "prompt": prompt, "completion": completion}
-        usage = _Usage(
-            model_name=model_name,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_tokens=cached_tokens,
-            latency_seconds=latency_seconds,
-            cost_usd=cost_usd,
-        )
         with self._lock:
             if self._finished:
                 _warn(f"llm_call for task {self.task_id!r} after its event was logged: not recorded")
@@ -303,7 +309,7 @@ class TaskRecorder:
         status: call :meth:`pause` if the task stops to wait, or leave it to end
         ``Success`` when the task resumed after an approval.
         """
-        stamp = self._settings.clock.now_utc() if timestamp_utc is None else timestamp_utc
+        stamp = _instant_text(self._settings.clock.now_utc() if timestamp_utc is None else timestamp_utc)
         with self._lock:
             self._feedback = {"type": type, "content": content, "timestamp_utc": stamp}
 
@@ -350,19 +356,26 @@ class TaskRecorder:
         ``stacklevel`` (as for ``logger.log``) makes the record's source the caller's
         ``with`` statement or call, where a reject report should point.
         """
+        settings = self._settings
+        logger = settings.logger
         try:
-            level, fields = self._event(exc)
+            with self._lock:
+                self._finished = True  # from here on llm_call records nothing: the lists are final
+            status = Status.FAILED if exc is not None else self._status or Status.SUCCESS
+            level = settings.failure_level if status is Status.FAILED else settings.level
+            if not logger.isEnabledFor(level):
+                return  # nothing would be logged: build nothing (the task's exception still propagates)
+            fields = self._event(status, exc)
         except Exception as bug:  # a wflogging bug must not break the orchestrator
             _warn(f"could not build the event of task {self.task_id!r}: {type(bug).__name__}: {bug}")
             return
-        logger = self._settings.logger
         try:
             logger.log(
                 level,
                 "task %s (%s) %s",
-                self.task_id,
-                self._settings.agent_name,
-                fields["status"].value,
+                settings.task_id,
+                settings.agent_name,
+                status.value,
                 extra={"task_event": fields},
                 stacklevel=stacklevel,
             )
@@ -373,39 +386,69 @@ class TaskRecorder:
                 f"event of task {self.task_id!r} not logged: {type(logging_error).__name__}: {logging_error}"
             )
 
-    def _event(self, exc: BaseException | None) -> tuple[int, dict[str, Any]]:
+    def _event(self, status: Status, exc: BaseException | None) -> dict[str, Any]:
+        """The event's fields, as plain values ``build_entry`` takes on its fast path.
+
+        Plain ``str``/``dict``/``list`` values, ``Status`` members and canonical
+        ``...ffffffZ`` timestamps: the handler then checks them without building
+        models or problem lists (a value of another form, such as a caller's
+        non-UTC feedback time, is left as given and takes the full rules).
+        """
         settings = self._settings
-        clock = settings.clock
-        micros = max(0, round((clock.monotonic() - self._started_mono) * 1_000_000))
-        with self._lock:
-            self._finished = True
-            calls = list(self._calls)
-            usage = list(self._usage)
+        micros = max(0, round((settings.clock.monotonic() - self._started_mono) * 1_000_000))
+        with self._lock:  # human_feedback and set_cost may still run in other threads
             feedback = self._feedback
-            cost_entries = dict(self._cost_entries)
-        status = Status.FAILED if exc is not None else self._status or Status.SUCCESS
-        failure = _failure(exc) if exc is not None else self._failure
+            cost_entries = dict(self._cost_entries) if self._cost_entries else None
+        cost_data = roll_up(self._usage, settings.prices)
+        if cost_entries is not None:
+            cost_data.update(cost_entries)
+        started = self._started_wall
         fields: dict[str, Any] = {
             "event_id": self.event_id,
             "task_id": settings.task_id,
             "task_description": settings.task_description,
             "agent_name": settings.agent_name,
             "timestamps": {
-                "start_time_utc": self._started_wall,
-                "end_time_utc": self._started_wall + dt.timedelta(microseconds=micros),
+                "start_time_utc": _instant_text(started),
+                "end_time_utc": _instant_text(started + dt.timedelta(microseconds=micros)),
                 "duration_seconds": micros / 1_000_000,
             },
             "status": status,
-            "cost_data": {**roll_up(usage, settings.prices), **cost_entries},
-            "llm_trace": calls,
+            "cost_data": cost_data,
+            "llm_trace": self._calls,
             "human_feedback": feedback,
         }
         if self.workflow_run_id is not None:
             fields["workflow_run_id"] = self.workflow_run_id
-        if status is Status.FAILED and failure is not None and settings.failure_details:
-            fields["extensions"] = {"error": failure}
-        level = settings.failure_level if status is Status.FAILED else settings.level
-        return level, fields
+        if status is Status.FAILED and settings.failure_details:
+            failure = _failure(exc) if exc is not None else self._failure
+            if failure is not None:
+                fields["extensions"] = {"error": failure}
+        return fields
+
+
+def _instant_text(moment: object) -> object:
+    """A UTC ``datetime`` as the entry's ``...ffffffZ`` text (what ``schema.format_instant`` writes).
+
+    Anything else (an aware time in another zone, a ``datetime`` subclass, a
+    caller's string) is returned as given, for the handler's rules to convert or reject.
+    """
+    if type(moment) is dt.datetime and moment.tzinfo is _UTC:
+        return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drops "+00:00"
+    return moment
+
+
+def _uuid4_text() -> str:
+    """``str(uuid.uuid4())`` without building a ``UUID``: 16 random bytes, version 4, RFC 4122 variant."""
+    value = int.from_bytes(os.urandom(16), "big")
+    value = (value & _UUID4_CLEAR) | _UUID4_SET
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+# The bits uuid.UUID(version=4) clears and sets: the variant (2 bits) and the version (4 bits).
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:
@@ -436,8 +479,7 @@ def _warn(line: str) -> None:
 # --- cost roll-up (pure) -------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class _Usage:
+class _Usage(NamedTuple):
     """The usage reported with one call, unchecked (checked at roll-up, where problems are kept)."""
 
     model_name: object
@@ -491,7 +533,7 @@ class _ModelTotals:
         self.output = 0
         self.cached = 0
         self.latency: float | None = None
-        self.cost = Decimal(0)
+        self.cost = _ZERO
         self.unpriced = 0
 
 
@@ -521,22 +563,35 @@ def roll_up(calls: list[_Usage], prices: PriceTable | None) -> dict[str, Any]:
     models: dict[str, _ModelTotals] = {}
     money_known = prices is not None
     for number, usage in enumerate(calls, start=1):
+        model_name, input_given, output_given, cached_given, latency_given, cost_given = usage
+        name = model_name if type(model_name) is str else str(model_name)
+        totals = models.get(name)
+        if totals is None:
+            totals = models[name] = _ModelTotals()
+        totals.calls += 1
+        if (
+            input_given is None
+            and output_given is None
+            and cached_given is None
+            and latency_given is None
+            and cost_given is None
+        ):
+            # Nothing reported (the common case without usage): no tokens, no money to check.
+            totals.unpriced += 1
+            continue
         where = f"call {number}"
-        input_tokens = _tokens(usage.input_tokens, "input_tokens", problems, where)
-        output_tokens = _tokens(usage.output_tokens, "output_tokens", problems, where)
-        cached_tokens = _tokens(usage.cached_tokens, "cached_tokens", problems, where)
+        input_tokens = _tokens(input_given, "input_tokens", problems, where)
+        output_tokens = _tokens(output_given, "output_tokens", problems, where)
+        cached_tokens = _tokens(cached_given, "cached_tokens", problems, where)
         if cached_tokens is not None and cached_tokens > (input_tokens or 0):
             problems.append(
                 f"{where}: cached_tokens {cached_tokens} exceeds input_tokens {input_tokens or 0} "
                 "(cached tokens are part of the input count; ignored)"
             )
             cached_tokens = None
-        latency = _seconds(usage.latency_seconds, problems, where)
+        latency = _seconds(latency_given, problems, where)
         cost = _call_cost(usage, (input_tokens, output_tokens, cached_tokens), prices, problems, where)
         money_known = money_known or cost is not None
-        name = usage.model_name if isinstance(usage.model_name, str) else str(usage.model_name)
-        totals = models.setdefault(name, _ModelTotals())
-        totals.calls += 1
         totals.input += input_tokens or 0
         totals.output += output_tokens or 0
         totals.cached += cached_tokens or 0
@@ -553,6 +608,8 @@ def _cost_data(
     models: dict[str, _ModelTotals], money_known: bool, prices: PriceTable | None, problems: list[str]
 ) -> dict[str, Any]:
     per_model: dict[str, Any] = {}
+    calls = input_tokens = output_tokens = cached_tokens = unpriced = 0
+    cost = _ZERO
     for name, totals in models.items():
         entry: dict[str, Any] = {
             "calls": totals.calls,
@@ -565,21 +622,22 @@ def _cost_data(
         if money_known:
             if totals.unpriced < totals.calls:  # a model none of whose calls was priced has no cost, not $0
                 entry["cost_usd"] = usd(totals.cost)
+                cost += totals.cost
             if totals.unpriced:
                 entry["unpriced_calls"] = totals.unpriced
         per_model[name] = entry
+        calls += totals.calls
+        input_tokens += totals.input
+        output_tokens += totals.output
+        cached_tokens += totals.cached
+        unpriced += totals.unpriced
     data: dict[str, Any] = {
-        "llm_calls": sum(totals.calls for totals in models.values()),
-        "tokens": {
-            "input": sum(totals.input for totals in models.values()),
-            "output": sum(totals.output for totals in models.values()),
-            "cached": sum(totals.cached for totals in models.values()),
-        },
+        "llm_calls": calls,
+        "tokens": {"input": input_tokens, "output": output_tokens, "cached": cached_tokens},
         "models": per_model,
     }
     if money_known:
-        data["total_cost_usd"] = usd(sum((totals.cost for totals in models.values()), Decimal(0)))
-        unpriced = sum(totals.unpriced for totals in models.values())
+        data["total_cost_usd"] = usd(cost)
         if unpriced:
             data["unpriced_calls"] = unpriced
     if prices is not None and prices.version is not None:
