@@ -229,15 +229,52 @@ class OrjsonSerializer:
 
 
 def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
-    """A copy of ``data`` (containers only) with each divergent float as ``float.__repr__``'s text."""
+    """``data`` with each divergent float as ``float.__repr__``'s text.
+
+    Only the containers on the way to such a float are copied; everything else is
+    shared with ``data``. In a built entry only ``timestamps``, ``cost_data`` and
+    ``extensions`` can hold floats, so the trace and its prompts are not walked.
+    """
     kind = type(data)
     if kind is float:
         return fragment(float.__repr__(data).encode("ascii")) if spelled_differently(data) else data
     if kind is dict or kind is EntryDict:
-        return {key: _floats_as_fragments(value, fragment) for key, value in data.items()}
+        skip = _FLOAT_FREE_ENTRY_FIELDS if kind is EntryDict else ()
+        copy: dict[Any, Any] | None = None
+        for key, value in data.items():
+            if key in skip:
+                continue
+            new = _floats_as_fragments(value, fragment)
+            if new is not value:
+                if copy is None:
+                    copy = dict(data)
+                copy[key] = new
+        return data if copy is None else copy
     if kind is list or kind is tuple:
-        return [_floats_as_fragments(value, fragment) for value in data]
+        items: list[Any] | None = None
+        for index, value in enumerate(data):
+            new = _floats_as_fragments(value, fragment)
+            if new is not value:
+                if items is None:
+                    items = list(data)
+                items[index] = new
+        return data if items is None else items
     return data
+
+
+#: Fields of a built entry that hold no float by construction (ids, text, integers).
+_FLOAT_FREE_ENTRY_FIELDS = frozenset(
+    {
+        "event_id",
+        "workflow_run_id",
+        "task_id",
+        "task_description",
+        "agent_name",
+        "status",
+        "llm_trace",
+        "human_feedback",
+    }
+)
 
 
 def _check_encodable(line: str) -> None:
