@@ -16,8 +16,6 @@ configured, for instance through :func:`logging.config.dictConfig`.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from wflogging.context import RUN_ID_ENV, RunContextFilter, current_run_id, workflow_run
 from wflogging.event import TaskEventRejected, build_entry
 from wflogging.formatter import NotATaskEvent, TaskEventFilter, TaskEventFormatter
@@ -29,11 +27,6 @@ from wflogging.reader import EventLine, TornLine, entry_problems, read_events
 from wflogging.recorder import Clock, TaskRecorder, current_task, record_task
 from wflogging.redaction import DEFAULT_RULES, FieldSizeCap, Redactor, Rule
 from wflogging.schema import SCHEMA_VERSION, FeedbackType, Problem, Status, load_json_schema
-
-try:
-    __version__ = version("wflogging")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
 
 __all__ = [
     "DEFAULT_RULES",
@@ -75,3 +68,16 @@ __all__ = [
     "record_task",
     "workflow_run",
 ]
+
+
+def __getattr__(name: str) -> str:
+    # __version__ is read from the installed metadata on first use: importlib.metadata
+    # costs ~45 ms, too much to charge every program that imports wflogging to log.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("wflogging")
+        except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,9 +28,9 @@ import contextlib
 import copy
 import logging
 import logging.handlers
-import multiprocessing.queues
 import pickle
 import queue as queue_module
+import sys
 import threading
 import traceback
 from typing import Any
@@ -121,7 +121,10 @@ class TaskEventQueueHandler(logging.handlers.QueueHandler):
         self._drop_lock = threading.Lock()
         self._dropping = False  # in a drop episode: reported already
         self._unpicklable_reported = False
-        self._pickles = isinstance(self.queue, multiprocessing.queues.Queue)
+        # A multiprocessing queue exists only once its module is imported: no need to
+        # import multiprocessing (~14 ms) for every program that logs through a queue.
+        mp_queues = sys.modules.get("multiprocessing.queues")
+        self._pickles = mp_queues is not None and isinstance(self.queue, mp_queues.Queue)
         if handlers:
             self.listener = ResilientQueueListener(
                 self.queue, *handlers, respect_handler_level=respect_handler_level

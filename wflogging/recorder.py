@@ -101,7 +101,6 @@ Errors
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import datetime as dt
@@ -452,7 +451,10 @@ _UUID4_SET = (0x8000 << 48) | (4 << 76)
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, asyncio.CancelledError):
+    # A CancelledError can exist only once asyncio is imported, so the recorder need
+    # not import asyncio itself (it costs a sync-only orchestrator ~25 ms at start-up).
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None and isinstance(exc, asyncio.CancelledError):
         reason = "cancelled"
     elif isinstance(exc, KeyboardInterrupt):
         reason = "interrupted"

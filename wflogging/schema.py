@@ -21,7 +21,6 @@ import re
 import sys
 import uuid
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any, NoReturn, cast
 
 import attrs
@@ -418,6 +417,8 @@ def load_json_schema() -> dict[str, Any]:
     at most :data:`MAX_DEPTH` levels and hold no integer outside
     -2**63 .. 2**64-1.
     """
+    from importlib import resources  # here, not at import: it pulls in zipfile and pathlib
+
     source = resources.files("wflogging").joinpath("task_event.schema.json")
     loaded: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
     return loaded
