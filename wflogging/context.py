@@ -120,21 +120,30 @@ class workflow_run:  # noqa: N801 - used like a function: ``with workflow_run() 
 
     def __call__(self, func: _F) -> _F:
         run_id = self._run_id
-        if inspect.iscoroutinefunction(func):
+        return each_call_within(lambda: workflow_run(run_id), func)
 
-            @functools.wraps(func)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                with workflow_run(run_id):
-                    return await func(*args, **kwargs)
 
-            return cast(_F, run_async)
+def each_call_within(make_context: Callable[[], Any], func: _F) -> _F:
+    """``func`` (sync or async) with each call inside a fresh ``make_context()``.
+
+    The context must work with ``with`` and ``async with``; each call gets its own,
+    so concurrent calls of a decorated coroutine never share one.
+    """
+    if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
-        def run_sync(*args: Any, **kwargs: Any) -> Any:
-            with workflow_run(run_id):
-                return func(*args, **kwargs)
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            async with make_context():
+                return await func(*args, **kwargs)
 
-        return cast(_F, run_sync)
+        return cast(_F, call_async)
+
+    @functools.wraps(func)
+    def call_sync(*args: Any, **kwargs: Any) -> Any:
+        with make_context():
+            return func(*args, **kwargs)
+
+    return cast(_F, call_sync)
 
 
 class RunContextFilter(logging.Filter):

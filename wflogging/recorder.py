@@ -104,8 +104,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import functools
-import inspect
 import logging
 import math
 import os
@@ -115,10 +113,10 @@ import time
 import types
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from wflogging import schema
-from wflogging.context import current_run_id
+from wflogging.context import current_run_id, each_call_within
 from wflogging.pricing import PriceTable, money, to_price_table
 from wflogging.schema import FeedbackType, Status
 
@@ -749,20 +747,4 @@ class record_task:  # noqa: N801 - used like a function: ``with record_task(...)
         return copy
 
     def __call__(self, func: _F) -> _F:
-        fresh = self._fresh
-
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def record_async(*args: Any, **kwargs: Any) -> Any:
-                async with fresh():
-                    return await func(*args, **kwargs)
-
-            return cast(_F, record_async)
-
-        @functools.wraps(func)
-        def record_sync(*args: Any, **kwargs: Any) -> Any:
-            with fresh():
-                return func(*args, **kwargs)
-
-        return cast(_F, record_sync)
+        return each_call_within(self._fresh, func)
