@@ -259,17 +259,13 @@ class Tally:
     @property
     def cost(self) -> int:
         """Total money in exact units."""
-        if self.cost_floats:
-            self._cost += _exact_units(self.cost_floats)
-            self.cost_floats.clear()
+        self.fold()
         return self._cost
 
     @property
     def duration(self) -> int:
         """Total duration in exact units."""
-        if self.duration_floats:
-            self._duration += _exact_units(self.duration_floats)
-            self.duration_floats.clear()
+        self.fold()
         return self._duration
 
     def fold(self) -> None:
