@@ -458,3 +458,45 @@ def test_task_event_filter_never_raises_into_the_caller(
         logger.removeHandler(handler)
     assert len(stream.getvalue().splitlines()) == 1
     assert "RuntimeError: cannot iterate" in capsys.readouterr().err
+
+
+def test_handler_redact_option_works_beside_a_class_declared_formatter(
+    tmp_path: Path, run_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """redact: true on the handler applies even when dictConfig builds the formatter with "class"."""
+    logger = unique_logger()
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            # "class" formatters get only the stdlib's arguments: wflogging's options cannot ride here.
+            "formatters": {"events": {"class": "wflogging.TaskEventFormatter"}},
+            "handlers": {
+                "redacted": {
+                    "class": "wflogging.TaskEventHandler",
+                    "filename": str(tmp_path / "redacted.jsonl"),
+                    "formatter": "events",
+                    "redact": True,
+                },
+                "whole": {
+                    "class": "wflogging.TaskEventHandler",
+                    "filename": str(tmp_path / "whole.jsonl"),
+                    "formatter": "events",
+                },
+            },
+            "loggers": {
+                logger.name: {"handlers": ["redacted", "whole"], "level": "INFO", "propagate": False}
+            },
+        }
+    )
+    call = {"model_name": "m", "prompt": f"key {_AWS_KEY}", "completion": ""}
+    try:
+        logger.info("ok", extra=valid_fields(llm_trace=[call]))
+    finally:
+        _close_handlers(logger)
+    assert _AWS_KEY not in (tmp_path / "redacted.jsonl").read_text(encoding="utf-8")
+    # The formatter both handlers name is shared: the other handler still writes the prompt whole.
+    (whole,) = [
+        json.loads(line) for line in (tmp_path / "whole.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert whole["llm_trace"][0]["prompt"] == f"key {_AWS_KEY}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
 
 from wflogging.event import TaskEventRejected, is_task_event
 from wflogging.formatter import TaskEventFormatter
+from wflogging.redaction import Redactor
 from wflogging.rejects import RejectSink, rejects_path_for
 from wflogging.rotation import Rotation
 from wflogging.storage import AppendOnlyFile, FsyncFailed, WrittenWithError
@@ -76,6 +78,11 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             rename-and-create, or when the file was deleted. On by default.
         max_bytes, rotate_interval, compress: opt-in rotation, safe with several
             processes; see :class:`wflogging.rotation.Rotation`. Off by default.
+        redact, max_field_chars, max_field_bytes: redaction and size caps, as for
+            :class:`TaskEventFormatter`, for this handler's events and rejects. They
+            apply to whatever formatter the handler gets, unless that formatter sets
+            its own: so they work in ``dictConfig`` even beside a formatter declared
+            with ``"class"`` (which the stdlib builds without wflogging's options).
         level: the handler's level.
     """
 
@@ -93,9 +100,16 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         max_bytes: int | None = None,
         rotate_interval: float | None = None,
         compress: bool = False,
+        redact: bool | Redactor = False,
+        max_field_chars: int | None = None,
+        max_field_bytes: int | None = None,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
+        # Built through a formatter so that the options mean exactly what they mean there.
+        self._privacy = TaskEventFormatter(
+            redact=redact, max_field_chars=max_field_chars, max_field_bytes=max_field_bytes
+        )
         rotation = (
             None
             if max_bytes is None and rotate_interval is None
@@ -120,7 +134,7 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             file_mode=file_mode,
         )
         self.strict = strict
-        self.formatter: TaskEventFormatter = TaskEventFormatter()
+        self.formatter: TaskEventFormatter = self._privacy
         if not delay:
             self.file.open()
 
@@ -138,6 +152,13 @@ class TaskEventHandler(TaskEventsOnlyHandler):
                 f"TaskEventHandler writes only task events: its formatter must be a "
                 f"TaskEventFormatter, not {type(fmt).__name__}"
             )
+        # The handler's redaction and caps fill in what the formatter leaves unset, on
+        # a copy: dictConfig shares one formatter object among the handlers naming it.
+        wanted = self._privacy
+        if (fmt.redactor is None and wanted.redactor) or (fmt.size_cap is None and wanted.size_cap):
+            fmt = copy.copy(fmt)
+            fmt.redactor = fmt.redactor or wanted.redactor
+            fmt.size_cap = fmt.size_cap or wanted.size_cap
         self.formatter = fmt
 
     def emit(self, record: logging.LogRecord) -> None:
