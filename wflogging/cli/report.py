@@ -603,16 +603,12 @@ class Section:
         """:meth:`_add_models` with :func:`_model_charges` for a cost broken down by model."""
         models = self.models
         for call in facts.calls:
-            tally = models.get(call.model_name)
-            if tally is None:
-                tally = models[call.model_name] = Tally()
+            tally = _tally(models, call.model_name)
             tally.calls += 1
         parts = facts.by_model
         charged_input = charged_output = 0
         for name, part in parts.items():
-            tally = models.get(name)
-            if tally is None:
-                tally = models[name] = Tally()
+            tally = _tally(models, name)
             tally.events += 1
             input_tokens, output_tokens, usd = part.input_tokens, part.output_tokens, part.cost_usd
             tally.input_tokens += input_tokens
@@ -630,9 +626,7 @@ class Section:
         rest_output = facts.output_tokens - charged_output
         has_rest = math.fsum(rest) != 0.0  # exact: fsum is 0 only when the exact sum is
         if has_rest or rest_input or rest_output:
-            tally = models.get(UNATTRIBUTED)
-            if tally is None:
-                tally = models[UNATTRIBUTED] = Tally()
+            tally = _tally(models, UNATTRIBUTED)
             tally.events += 1
             tally.input_tokens += rest_input
             tally.output_tokens += rest_output
@@ -643,14 +637,10 @@ class Section:
     def _add_models(self, event: _Event, charges: list[_Charge]) -> None:
         models = self.models
         for name in event.models:
-            tally = models.get(name)
-            if tally is None:
-                tally = models[name] = Tally()
+            tally = _tally(models, name)
             tally.calls += 1
         for name, units, input_tokens, output_tokens in charges:
-            tally = models.get(name)
-            if tally is None:
-                tally = models[name] = Tally()
+            tally = _tally(models, name)
             tally.events += 1
             tally.input_tokens += input_tokens
             tally.output_tokens += output_tokens
@@ -742,6 +732,7 @@ _STATUSES = frozenset(member.value for member in schema.Status)
 
 
 def _tally(groups: dict[str, Tally], key: str) -> Tally:
+    """The tally kept under ``key``, made on first use."""
     tally = groups.get(key)
     if tally is None:
         tally = groups[key] = Tally()
