@@ -228,3 +228,83 @@ def test_json_and_orjson_lines_are_identical_through_the_handler(tmp_path: Any) 
             handler.close()
     assert paths["json"].read_bytes() == paths["orjson"].read_bytes()
     assert len(paths["json"].read_bytes().splitlines()) == 3
+
+
+# --- long strings: escaped a chunk at a time and spliced into the line ------------------------------
+#
+# Strings of LONG_TEXT_CHARS characters or more take another path (orjson: from a megabyte);
+# these tests hold it to the same contract as short strings, across chunk boundaries.
+
+LONG = 1_100_000  # above both serializers' thresholds, and more than four chunks
+
+
+def _long_text(snippet: str) -> str:
+    return (snippet * (LONG // len(snippet) + 1))[: LONG + len(snippet)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snippet=_text.filter(bool), short=_text, cost=st.dictionaries(_text, _json, max_size=3))
+def test_long_strings_are_written_exactly_like_short_ones(
+    snippet: str, short: str, cost: dict[str, Any]
+) -> None:
+    """A megabyte prompt of any Unicode is written byte for byte as the contract says, by every serializer."""
+    long = _long_text(snippet)
+    fields = valid_fields(
+        event_id=EVENT_ID,
+        cost_data={**cost, "note": long},
+        llm_trace=[
+            {"model_name": "m", "prompt": long, "completion": short},
+            {"model_name": "m", "prompt": short, "completion": long[: LONG // 8]},
+        ],
+    )
+    entry = wflogging.build_entry(fields, RUN_ID)
+    expected = reference_line(entry)
+    for name in SERIALIZERS:
+        serializer = get_serializer(name)
+        assert serializer.dumps_line(entry) == expected + b"\n", name
+        assert serializer.dumps(dict(entry)) == expected, name
+        assert serializer.dumps_text(entry) == expected.decode("utf-8"), name
+
+
+@pytest.mark.parametrize("name", SERIALIZERS)
+def test_a_long_prompt_with_a_lone_surrogate_is_rejected_with_its_path(name: str) -> None:
+    """A lone surrogate deep inside a long prompt is a reject naming the prompt, not a broken line."""
+    logger = logging.getLogger("test_serialize.long_surrogate")
+    prompt = "a" * (LONG - 10) + "\udc80" + "b" * 20
+    fields = valid_fields(llm_trace=[{"model_name": "m", "prompt": prompt, "completion": ""}])
+    formatter = wflogging.TaskEventFormatter(serializer=name)
+    with wflogging.workflow_run(RUN_ID):
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "done", (), None, extra=fields)
+    with pytest.raises(wflogging.TaskEventRejected) as rejected:
+        formatter.format_line(record)
+    assert [problem.path for problem in rejected.value.problems] == ["llm_trace[0].prompt"]
+
+
+@pytest.mark.parametrize("name", SERIALIZERS)
+def test_formatting_a_50_mb_class_prompt_allocates_under_three_times_its_size(name: str) -> None:
+    """Peak allocation while formatting one event is O(its size): below 3x an 8 MB prompt, as for 50 MB."""
+    import tracemalloc
+
+    logger = logging.getLogger("test_serialize.memory")
+    prompt = _long_text('Summarise \u201cthe plan\u201d \u2014 step 1:\n\tcheck \\ quote " done. ') * 7
+    size = len(prompt.encode("utf-8"))
+    formatter = wflogging.TaskEventFormatter(serializer=name)
+    with wflogging.workflow_run(RUN_ID):
+        record = logger.makeRecord(
+            logger.name,
+            logging.INFO,
+            __file__,
+            1,
+            "done",
+            (),
+            None,
+            extra=valid_fields(llm_trace=[{"model_name": "m", "prompt": prompt, "completion": "ok"}]),
+        )
+    tracemalloc.start()
+    try:
+        line = formatter.format_line(record)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert json.loads(line)["llm_trace"][0]["prompt"] == prompt
+    assert peak < 3 * size, f"peak {peak / size:.2f}x the prompt's size"

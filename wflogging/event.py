@@ -24,7 +24,13 @@ from wflogging import schema
 from wflogging.context import RECORD_ATTRIBUTE, RUN_ID_ENV, context_run_id
 from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
 from wflogging.schema import FIELD_ORDER, Problem
-from wflogging.serialize import EntryDict, data_traits, holds_line_separator, spelled_differently
+from wflogging.serialize import (
+    LONG_TEXT_CHARS,
+    EntryDict,
+    data_traits,
+    holds_line_separator,
+    spelled_differently,
+)
 
 __all__ = ["EVENT_KEYS", "TaskEventRejected", "build_entry", "event_fields", "is_task_event"]
 
@@ -151,8 +157,10 @@ def _checked_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> Ent
         entry["extensions"] = _json_object(extensions, "extensions", problems, default=None)
     if problems:
         raise TaskEventRejected(problems, fields)
-    floats, separators = data_traits(entry)  # one walk: this path is for unusual input only
-    return EntryDict(entry, divergent_floats=floats, line_separators=separators)
+    built = EntryDict(entry)
+    # One walk: this path is for unusual input only.
+    built.divergent_floats, built.line_separators, built.longest_text = data_traits(entry)
+    return built
 
 
 def record_run_id(record: logging.LogRecord) -> str | None:
@@ -373,11 +381,12 @@ class _NotFast(Exception):
 class _Traits:
     """What the fast path has seen so far (see :class:`~wflogging.serialize.EntryDict`)."""
 
-    __slots__ = ("floats", "separators")
+    __slots__ = ("floats", "longest_text", "separators")
 
     def __init__(self) -> None:
         self.floats = False
         self.separators = False
+        self.longest_text = 0
 
 
 def _fast_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict | None:
@@ -393,6 +402,8 @@ def _fast_text(value: Any, traits: _Traits) -> str:
         raise _NotFast
     if not value.isascii() and holds_line_separator(value):
         traits.separators = True
+    if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
+        traits.longest_text = len(value)
     return value
 
 
@@ -402,6 +413,8 @@ def _fast_any_text(value: Any, traits: _Traits) -> str:
         raise _NotFast
     if not value.isascii() and holds_line_separator(value):
         traits.separators = True
+    if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
+        traits.longest_text = len(value)
     return value
 
 
@@ -446,6 +459,7 @@ def _fast_entry_or_raise(fields: Mapping[str, Any], run_id_at_call: str | None) 
         entry["extensions"] = _fast_object(extensions, traits)
     entry.divergent_floats = traits.floats
     entry.line_separators = traits.separators
+    entry.longest_text = traits.longest_text
     return entry
 
 
@@ -547,6 +561,8 @@ def _fast_scalar(value: Any, kind: type, traits: _Traits) -> Any:
     if kind is str:
         if not value.isascii() and holds_line_separator(value):
             traits.separators = True
+        if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
+            traits.longest_text = len(value)
         return value
     if kind is int:
         if _INT_MIN <= value <= _INT_MAX:
@@ -584,7 +600,7 @@ def _fast_plain(value: Any, depth: int, open_ids: set[int], traits: _Traits) -> 
             item_kind = type(item)
             # Most values are small ints and ASCII names: decide those here, without a call.
             if (item_kind is int and -1_000_000_000 < item < 1_000_000_000) or (
-                item_kind is str and item.isascii()
+                item_kind is str and item.isascii() and len(item) < LONG_TEXT_CHARS
             ):
                 result[key] = item
             else:

@@ -125,7 +125,7 @@ class TaskEventFormatter(JsonFormatter):
             return shared  # not copied: the line is written from it, never changed
         entry: dict[str, Any] = EntryDict(shared)  # options below change this copy only
         if type(shared) is EntryDict and type(entry) is EntryDict:
-            entry.divergent_floats, entry.line_separators = shared.divergent_floats, shared.line_separators
+            entry.divergent_floats, entry.line_separators, entry.longest_text = data_traits(shared)
         if self.record_fields or record.exc_info:
             self._add_extensions(entry, record, fields)
         if self.redactor is not None:
@@ -150,9 +150,10 @@ class TaskEventFormatter(JsonFormatter):
         if problems:
             raise TaskEventRejected(problems, fields)
         if type(entry) is EntryDict:  # what the new values hold, for the serializer
-            floats, separators = data_traits(entry["extensions"])
+            floats, separators, longest = data_traits(entry["extensions"])
             entry.divergent_floats = entry.divergent_floats or floats
             entry.line_separators = entry.line_separators or separators
+            entry.longest_text = max(entry.longest_text, longest)
 
     def _log_fields(self, record: logging.LogRecord) -> dict[str, Any]:
         values: dict[str, Any] = {}

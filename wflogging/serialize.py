@@ -14,7 +14,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from collections.abc import Callable, Mapping
+import secrets
+import sys
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from json.encoder import encode_basestring as _json_escape  # the C escaper when available
 from typing import Any, Protocol
 
 from wflogging import schema
@@ -63,6 +66,13 @@ class Serializer(Protocol):
 # costs milliseconds, and a walk of the data costs microseconds per event. wflogging
 # builds entries by visiting every value anyway, so the builder records both facts on
 # the entry (EntryDict); a serializer walks only data that arrives without them.
+#
+# A third fact is size: the length of the longest string. A string of megabytes serialized in
+# one piece costs far more memory than its size (orjson reserves a worst-case buffer of several
+# bytes per character; the stdlib encoder holds the escaped text, the joined line and its UTF-8
+# copy at once), so such strings are escaped on their own, a chunk at a time, and spliced into
+# the line (see _LongTexts): a 50 MB prompt then costs about twice its size. The stdlib encoder
+# also does this from LONG_TEXT_CHARS for text with non-ASCII characters, where it is faster.
 
 _DIVERGENT_FLOATS_FROM = 1e-10  # orjson diverges from 1e-9; a little wide costs time, never bytes
 _DIVERGENT_FLOATS_BELOW = 1e-4
@@ -73,6 +83,14 @@ def spelled_differently(number: float) -> bool:
     return _DIVERGENT_FLOATS_FROM <= abs(number) < _DIVERGENT_FLOATS_BELOW
 
 
+#: The shortest string a serializer may write on its own (the json serializer, for wide text).
+LONG_TEXT_CHARS = 1 << 14
+#: From this length every serializer writes a string on its own, to bound memory.
+_HUGE_TEXT_CHARS = 1 << 20
+#: How much of a long string is escaped at once: bounds the escaper's working memory.
+_CHUNK_CHARS = 1 << 16
+
+
 def holds_line_separator(text: str) -> bool:
     """Whether ``text`` holds U+2028, U+2029 or U+0085 (``str.isascii`` is O(1), so ASCII is free)."""
     # For text whose widest character is below U+2028 (Latin-1), the first two tests
@@ -81,30 +99,29 @@ def holds_line_separator(text: str) -> bool:
 
 
 class EntryDict(dict):  # type: ignore[type-arg]
-    """A dict of plain JSON data that knows whether it holds the two rare cases above.
+    """A dict of plain JSON data that knows what it holds of the three cases above.
 
     Made by :func:`wflogging.build_entry`; it is an ordinary ``dict`` to everyone
     else. ``divergent_floats`` and ``line_separators`` are ``True`` when the data
-    may hold such a float or such a character (``False`` is a promise). A copy or
-    a change made elsewhere loses the promise: a plain ``dict`` is looked through.
+    may hold such a float or such a character (``False`` is a promise);
+    ``longest_text`` is at least the length of its longest string. The builder
+    sets them. A copy or a change made elsewhere loses the promise: a plain
+    ``dict`` is looked through.
     """
 
-    divergent_floats: bool
-    line_separators: bool
-
-    def __init__(
-        self, data: Any = (), *, divergent_floats: bool = True, line_separators: bool = True
-    ) -> None:
-        super().__init__(data)
-        self.divergent_floats = divergent_floats
-        self.line_separators = line_separators
+    # Class defaults instead of an __init__: a Python-level __init__ on a dict subclass
+    # costs a microsecond per entry, and a fresh EntryDict promises nothing.
+    divergent_floats: bool = True
+    line_separators: bool = True
+    longest_text: int = sys.maxsize
 
 
-def data_traits(data: Any) -> tuple[bool, bool]:
-    """``(divergent_floats, line_separators)`` for any plain JSON data (trusting an :class:`EntryDict`)."""
+def data_traits(data: Any) -> tuple[bool, bool, int]:
+    """``(divergent_floats, line_separators, longest_text)`` of JSON data (an :class:`EntryDict` says)."""
     if type(data) is EntryDict:
-        return data.divergent_floats, data.line_separators
+        return data.divergent_floats, data.line_separators, data.longest_text
     floats = separators = False
+    longest = 0
     pending = [data]
     pop, push = pending.pop, pending.extend
     while pending:
@@ -112,6 +129,7 @@ def data_traits(data: Any) -> tuple[bool, bool]:
         kind = type(value)
         if kind is str:
             separators = separators or holds_line_separator(value)
+            longest = max(longest, len(value))
         elif kind is dict or kind is EntryDict:
             push(value)  # the keys
             push(value.values())
@@ -119,7 +137,7 @@ def data_traits(data: Any) -> tuple[bool, bool]:
             push(value)
         elif kind is float:
             floats = floats or spelled_differently(value)
-    return floats, separators
+    return floats, separators, longest
 
 
 # Raw line separators as UTF-8 bytes and as text, with their escapes.
@@ -170,17 +188,27 @@ class StdlibJsonSerializer:
             line = _escape_separators_text(line)
         return line
 
+    def _line(self, data: Any, newline: bool) -> bytes:
+        if data_traits(data)[2] >= LONG_TEXT_CHARS:
+            long_texts = _LongTexts(LONG_TEXT_CHARS, _json_escaped_chunks)
+            line = long_texts.line(data, lambda skeleton: _utf8(self._text(skeleton, newline)))
+            if line is not None:
+                return line
+        return _utf8(self._text(data, newline))
+
     def dumps_text(self, data: Any) -> str:
+        if data_traits(data)[2] >= LONG_TEXT_CHARS:
+            return self._line(data, newline=False).decode("utf-8")
         line = self._text(data, newline=False)
         if not line.isascii():
             _check_encodable(line)
         return line
 
     def dumps(self, data: Any) -> bytes:
-        return _utf8(self._text(data, newline=False))
+        return self._line(data, newline=False)
 
     def dumps_line(self, data: Any) -> bytes:
-        return _utf8(self._text(data, newline=True))
+        return self._line(data, newline=True)
 
 
 def _utf8(line: str) -> bytes:
@@ -188,6 +216,22 @@ def _utf8(line: str) -> bytes:
         return line.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise UnencodableText(str(exc)) from None
+
+
+def _json_escaped_chunks(text: str, chunk_chars: int = _CHUNK_CHARS) -> Iterator[bytes]:
+    """``text`` as the inside of a JSON string (UTF-8, no quotes), a chunk at a time, by ``json``.
+
+    The stdlib escaper is several times slower on text with wide characters (it builds
+    its result four bytes per character) than on one-byte text. Escaping the UTF-8
+    bytes seen as Latin-1 text gives the same bytes faster: only ASCII characters are
+    ever escaped, and every byte of a multi-byte UTF-8 sequence is 0x80 or above.
+    """
+    for start in range(0, len(text), chunk_chars):
+        chunk = text[start : start + chunk_chars]
+        piece = _json_escape(_utf8(chunk).decode("latin-1")).encode("latin-1")
+        if holds_line_separator(chunk):
+            piece = _escape_separators_bytes(piece)
+        yield piece[1:-1]
 
 
 class OrjsonSerializer:
@@ -205,18 +249,40 @@ class OrjsonSerializer:
         self._reference = StdlibJsonSerializer()
 
     def _line(self, data: Any, option: int) -> bytes:
-        floats, separators = data_traits(data)
+        floats, separators, longest = data_traits(data)
+        # Shorter strings are written by orjson in place: splicing costs a copy of the line,
+        # and orjson's buffer for a shorter string is a few megabytes at most.
+        if longest >= _HUGE_TEXT_CHARS:
+            long_texts = _LongTexts(_HUGE_TEXT_CHARS, self._escaped_chunks)
+            spliced = long_texts.line(data, lambda skeleton: self._line(skeleton, option))
+            if spliced is not None:
+                return spliced
         if floats:
             if self._fragment is None:
                 return self._reference.dumps_line(data) if option else self._reference.dumps(data)
             data = _floats_as_fragments(data, self._fragment)
+        line: bytes = self._dumps(data, option)
+        return _escape_separators_bytes(line) if separators else line
+
+    def _dumps(self, data: Any, option: int = 0) -> bytes:
         try:
             line: bytes = self._orjson.dumps(data, option=option)
         except self._orjson.JSONEncodeError as exc:
             if "surrogates" in str(exc):
                 raise UnencodableText(str(exc)) from None
             raise
-        return _escape_separators_bytes(line) if separators else line
+        return line
+
+    def _escaped_chunks(self, text: str, chunk_chars: int = _CHUNK_CHARS) -> Iterator[bytes]:
+        """``text`` as the inside of a JSON string, a chunk at a time (see :class:`_LongTexts`)."""
+        for start in range(0, len(text), chunk_chars):
+            chunk = text[start : start + chunk_chars]
+            piece = self._dumps(chunk)
+            if holds_line_separator(chunk):
+                piece = _escape_separators_bytes(piece)
+            # A copy without the quotes, not a view: orjson's result keeps the worst-case
+            # buffer it reserved (several bytes per character) for as long as it lives.
+            yield piece[1:-1]
 
     def dumps(self, data: Any) -> bytes:
         return self._line(data, 0)
@@ -228,23 +294,65 @@ class OrjsonSerializer:
         return self._line(data, 0).decode("utf-8")
 
 
-def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
-    """``data`` with each divergent float as ``float.__repr__``'s text.
+class _LongTexts:
+    """Writes a line whose long strings are escaped separately and spliced in.
 
-    Only the containers on the way to such a float are copied; everything else is
-    shared with ``data``. In a built entry only ``timestamps``, ``cost_data`` and
-    ``extensions`` can hold floats, so the trace and its prompts are not walked.
+    Each string of at least ``minimum`` characters (ASCII strings: at least
+    ``_HUGE_TEXT_CHARS``, since escaping them apart saves memory, not time) is swapped for a placeholder
+    string, the rest of the data (the skeleton) is serialized as usual, and each
+    placeholder's JSON text in the line is replaced by the escaped chunks of its
+    string. Only the final line and one chunk's working memory exist besides the
+    escaped pieces, where serializing the string in one piece costs several copies.
+    The placeholder holds a random per-process token and NUL characters; if the
+    skeleton's line does not hold each placeholder exactly once (data that mimics
+    one), :meth:`line` returns ``None`` and the caller serializes the data whole.
+    """
+
+    _token = secrets.token_hex(8)
+
+    def __init__(self, minimum: int, escaped_chunks: Callable[[str], Iterable[bytes | memoryview]]) -> None:
+        self.minimum = minimum
+        self.escaped_chunks = escaped_chunks
+        self.texts: list[str] = []
+
+    def _placeholder(self, value: Any) -> Any:
+        if type(value) is str and len(value) >= (_HUGE_TEXT_CHARS if value.isascii() else self.minimum):
+            self.texts.append(value)
+            return f"\x00wflogging-long-text:{self._token}:{len(self.texts)}\x00"
+        return value
+
+    def line(self, data: Any, serialize: Callable[[Any], bytes]) -> bytes | None:
+        skeleton = _replace_leaves(data, self._placeholder)
+        if not self.texts:
+            return None
+        line = serialize(skeleton)
+        parts: list[bytes | memoryview] = []
+        whole = memoryview(line)
+        start = 0
+        for number, text in enumerate(self.texts, start=1):
+            literal = f'"\\u0000wflogging-long-text:{self._token}:{number}\\u0000"'.encode("ascii")
+            found = line.find(literal, start)
+            if found < 0 or line.count(literal) != 1:
+                return None
+            parts += (whole[start:found], b'"', *self.escaped_chunks(text), b'"')
+            start = found + len(literal)
+        parts.append(whole[start:])
+        return b"".join(parts)
+
+
+def _replace_leaves(data: Any, replace: Callable[[Any], Any], skip: Container[str] = ()) -> Any:
+    """``data`` with each non-container value ``v`` as ``replace(v)``.
+
+    Only the containers on the way to a replaced value are copied; everything else
+    is shared with ``data``. ``skip`` names top-level keys not to look into.
     """
     kind = type(data)
-    if kind is float:
-        return fragment(float.__repr__(data).encode("ascii")) if spelled_differently(data) else data
     if kind is dict or kind is EntryDict:
-        skip = _FLOAT_FREE_ENTRY_FIELDS if kind is EntryDict else ()
         copy: dict[Any, Any] | None = None
         for key, value in data.items():
             if key in skip:
                 continue
-            new = _floats_as_fragments(value, fragment)
+            new = _replace_leaves(value, replace)
             if new is not value:
                 if copy is None:
                     copy = dict(data)
@@ -253,13 +361,28 @@ def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
     if kind is list or kind is tuple:
         items: list[Any] | None = None
         for index, value in enumerate(data):
-            new = _floats_as_fragments(value, fragment)
+            new = _replace_leaves(value, replace)
             if new is not value:
                 if items is None:
                     items = list(data)
                 items[index] = new
         return data if items is None else items
-    return data
+    return replace(data)
+
+
+def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
+    """``data`` with each divergent float as ``float.__repr__``'s text.
+
+    In a built entry only ``timestamps``, ``cost_data`` and ``extensions`` can hold
+    floats, so the trace and its prompts are not walked.
+    """
+
+    def as_fragment(value: Any) -> Any:
+        if type(value) is float and spelled_differently(value):
+            return fragment(float.__repr__(value).encode("ascii"))
+        return value
+
+    return _replace_leaves(data, as_fragment, _FLOAT_FREE_ENTRY_FIELDS if type(data) is EntryDict else ())
 
 
 #: Fields of a built entry that hold no float by construction (ids, text, integers).
