@@ -25,7 +25,7 @@ from wflogging.context import RECORD_ATTRIBUTE, RUN_ID_ENV, context_run_id
 from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
 from wflogging.schema import FIELD_ORDER, Problem
 from wflogging.serialize import (
-    LONG_TEXT_CHARS,
+    DIVERGENT_FLOATS_BELOW,
     EntryDict,
     data_traits,
     holds_line_separator,
@@ -521,13 +521,21 @@ def _fast_trace(value: Any, traits: _Traits) -> list[dict[str, Any]]:
         sequence = get("call_sequence")
         if sequence is not None and (type(sequence) is not int or sequence != position):
             raise _NotFast
+        # _fast_text and _fast_any_text inlined: a trace can hold hundreds of calls.
+        model, prompt, completion = get("model_name"), get("prompt"), get("completion")
+        if type(model) is not str or not model or type(prompt) is not str or type(completion) is not str:
+            raise _NotFast
+        if not (model.isascii() and prompt.isascii() and completion.isascii()) and (
+            holds_line_separator(model) or holds_line_separator(prompt) or holds_line_separator(completion)
+        ):
+            traits.separators = True
+        longest = len(prompt) if len(prompt) > len(completion) else len(completion)
+        if longest > traits.longest_text:
+            traits.longest_text = longest if longest > len(model) else len(model)
+        elif len(model) > traits.longest_text:
+            traits.longest_text = len(model)
         trace.append(
-            {
-                "call_sequence": position,
-                "model_name": _fast_text(get("model_name"), traits),
-                "prompt": _fast_any_text(get("prompt"), traits),
-                "completion": _fast_any_text(get("completion"), traits),
-            }
+            {"call_sequence": position, "model_name": model, "prompt": prompt, "completion": completion}
         )
     return trace
 
@@ -553,59 +561,59 @@ def _fast_object(value: Any, traits: _Traits) -> dict[str, Any]:
     """``schema.plain_json`` of a ``dict`` holding plain JSON data only."""
     if type(value) is not dict:
         raise _NotFast
-    result: dict[str, Any] = _fast_plain(value, 0, set(), traits)
+    return _fast_dict(value, 0, traits)
+
+
+# Nesting deeper than schema.MAX_DEPTH is left to the full rules, and so are cycles: a
+# cycle nests without end, so the depth limit stops it, with no set of open containers.
+
+
+def _fast_dict(value: dict[Any, Any], depth: int, traits: _Traits) -> dict[str, Any]:
+    if depth >= schema.MAX_DEPTH:
+        raise _NotFast
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            raise _NotFast
+        if not key.isascii() and holds_line_separator(key):
+            traits.separators = True
+        # Cost data is mostly token counts: those are decided here, without a call.
+        if type(item) is int and _INT_MIN <= item <= _INT_MAX:
+            result[key] = item
+        else:
+            result[key] = _fast_item(item, depth, traits)
     return result
 
 
-def _fast_scalar(value: Any, kind: type, traits: _Traits) -> Any:
-    if kind is str:
+def _fast_list(value: list[Any] | tuple[Any, ...], depth: int, traits: _Traits) -> list[Any]:
+    if depth >= schema.MAX_DEPTH:
+        raise _NotFast
+    return [_fast_item(item, depth, traits) for item in value]
+
+
+def _fast_item(value: Any, depth: int, traits: _Traits) -> Any:
+    kind = type(value)
+    if kind is int:
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise _NotFast
+    elif kind is str:
         if not value.isascii() and holds_line_separator(value):
             traits.separators = True
         if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
             traits.longest_text = len(value)
-        return value
-    if kind is int:
-        if _INT_MIN <= value <= _INT_MAX:
-            return value
+    elif kind is float:
+        _fast_float(value, traits)
+    elif kind is dict:
+        return _fast_dict(value, depth + 1, traits)
+    elif kind is list or kind is tuple:
+        return _fast_list(value, depth + 1, traits)
+    elif value is not None and kind is not bool:
         raise _NotFast
-    # a float
-    if value - value != 0.0:  # NaN and the infinities give NaN
-        raise _NotFast
-    if spelled_differently(value):
-        traits.floats = True
     return value
 
 
-def _fast_plain(value: Any, depth: int, open_ids: set[int], traits: _Traits) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or kind is float:
-        return _fast_scalar(value, kind, traits)
-    if value is None or kind is bool:
-        return value
-    if depth >= schema.MAX_DEPTH or (kind is not dict and kind is not list and kind is not tuple):
+def _fast_float(value: float, traits: _Traits) -> None:
+    if value - value != 0.0:  # NaN and the infinities give NaN
         raise _NotFast
-    identity = id(value)
-    if identity in open_ids:
-        raise _NotFast
-    open_ids.add(identity)
-    depth += 1
-    result: Any
-    if kind is dict:
-        result = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                raise _NotFast
-            if not key.isascii() and holds_line_separator(key):
-                traits.separators = True
-            item_kind = type(item)
-            # Most values are small ints and ASCII names: decide those here, without a call.
-            if (item_kind is int and -1_000_000_000 < item < 1_000_000_000) or (
-                item_kind is str and item.isascii() and len(item) < LONG_TEXT_CHARS
-            ):
-                result[key] = item
-            else:
-                result[key] = _fast_plain(item, depth, open_ids, traits)
-    else:
-        result = [_fast_plain(item, depth, open_ids, traits) for item in value]
-    open_ids.discard(identity)
-    return result
+    if -DIVERGENT_FLOATS_BELOW < value < DIVERGENT_FLOATS_BELOW and spelled_differently(value):
+        traits.floats = True

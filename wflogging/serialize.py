@@ -75,12 +75,13 @@ class Serializer(Protocol):
 # also does this from LONG_TEXT_CHARS for text with non-ASCII characters, where it is faster.
 
 _DIVERGENT_FLOATS_FROM = 1e-10  # orjson diverges from 1e-9; a little wide costs time, never bytes
-_DIVERGENT_FLOATS_BELOW = 1e-4
+#: Floats below this magnitude may be spelled differently (the builder's quick test).
+DIVERGENT_FLOATS_BELOW = 1e-4
 
 
 def spelled_differently(number: float) -> bool:
     """Whether orjson writes ``number`` unlike ``float.__repr__`` (and so unlike ``json``)."""
-    return _DIVERGENT_FLOATS_FROM <= abs(number) < _DIVERGENT_FLOATS_BELOW
+    return _DIVERGENT_FLOATS_FROM <= abs(number) < DIVERGENT_FLOATS_BELOW
 
 
 #: The shortest string a serializer may write on its own (the json serializer, for wide text).
