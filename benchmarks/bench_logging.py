@@ -368,9 +368,13 @@ class _Processed(logging.Handler):
 def queue_latency(cell: Cell, count: int, runs: int) -> QueueLatency:
     """Call-site ns per ``logger.info`` with the cell's handler behind a queue.
 
-    "paced": each call is timed, then the listener is let finish that record before
-    the next call (an orchestrator logs a task now and then). "burst": calls back to
-    back while the listener works, so the caller competes with it for the GIL.
+    wflogging pipelines use the handler wflogging documents for queue mode,
+    :class:`wflogging.TaskEventQueueHandler`, which builds and validates the entry
+    in the caller (so that the caller's context and values are the ones written);
+    the others use the stdlib ``QueueHandler``. "paced": each call is timed, then the
+    listener is let finish that record before the next call (an orchestrator logs a
+    task now and then). "burst": calls back to back while the listener works, so the
+    caller competes with it for the GIL.
     """
     assert cell.logger is not None
     assert cell.handler is not None
@@ -379,7 +383,11 @@ def queue_latency(cell: Cell, count: int, runs: int) -> QueueLatency:
     processed = _Processed()
     listener = logging.handlers.QueueListener(events, target, processed)
     logger.removeHandler(target)
-    queue_handler = logging.handlers.QueueHandler(events)
+    queue_handler = (
+        wflogging.TaskEventQueueHandler(events)
+        if cell.pipeline in (WFL_JSON, WFL_ORJSON, WFL_RECORDER)
+        else logging.handlers.QueueHandler(events)
+    )
     logger.addHandler(queue_handler)
     clock = time.perf_counter_ns
     paced: list[int] = []

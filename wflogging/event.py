@@ -26,6 +26,7 @@ from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
 from wflogging.schema import FIELD_ORDER, Problem
 from wflogging.serialize import (
     DIVERGENT_FLOATS_BELOW,
+    SEARCH_LATER_CHARS,
     EntryDict,
     data_traits,
     holds_line_separator,
@@ -381,12 +382,13 @@ class _NotFast(Exception):
 class _Traits:
     """What the fast path has seen so far (see :class:`~wflogging.serialize.EntryDict`)."""
 
-    __slots__ = ("floats", "longest_text", "separators")
+    __slots__ = ("floats", "longest_text", "separators", "unsearched")
 
     def __init__(self) -> None:
         self.floats = False
         self.separators = False
         self.longest_text = 0
+        self.unsearched = False
 
 
 def _fast_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict | None:
@@ -400,19 +402,27 @@ def _fast_text(value: Any, traits: _Traits) -> str:
     """A non-empty exact ``str`` (what :func:`schema.text` returns unchanged)."""
     if type(value) is not str or not value:
         raise _NotFast
-    if not value.isascii() and holds_line_separator(value):
-        traits.separators = True
+    if not value.isascii():
+        _note_wide_text(value, traits)
     if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
         traits.longest_text = len(value)
     return value
+
+
+def _note_wide_text(value: str, traits: _Traits) -> None:
+    """Note whether non-ASCII ``value`` holds a line separator, or leave a long one to the serializer."""
+    if len(value) >= SEARCH_LATER_CHARS:
+        traits.unsearched = True
+    elif holds_line_separator(value):
+        traits.separators = True
 
 
 def _fast_any_text(value: Any, traits: _Traits) -> str:
     """An exact ``str``, possibly empty (prompts, completions, feedback content)."""
     if type(value) is not str:
         raise _NotFast
-    if not value.isascii() and holds_line_separator(value):
-        traits.separators = True
+    if not value.isascii():
+        _note_wide_text(value, traits)
     if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
         traits.longest_text = len(value)
     return value
@@ -458,7 +468,7 @@ def _fast_entry_or_raise(fields: Mapping[str, Any], run_id_at_call: str | None) 
     if extensions is not None:
         entry["extensions"] = _fast_object(extensions, traits)
     entry.divergent_floats = traits.floats
-    entry.line_separators = traits.separators
+    entry.line_separators = True if traits.separators else (None if traits.unsearched else False)
     entry.longest_text = traits.longest_text
     return entry
 
@@ -521,23 +531,27 @@ def _fast_trace(value: Any, traits: _Traits) -> list[dict[str, Any]]:
         sequence = get("call_sequence")
         if sequence is not None and (type(sequence) is not int or sequence != position):
             raise _NotFast
-        # _fast_text and _fast_any_text inlined: a trace can hold hundreds of calls.
+        # One call for the three strings, not three: a trace can hold hundreds of calls.
         model, prompt, completion = get("model_name"), get("prompt"), get("completion")
         if type(model) is not str or not model or type(prompt) is not str or type(completion) is not str:
             raise _NotFast
-        if not (model.isascii() and prompt.isascii() and completion.isascii()) and (
-            holds_line_separator(model) or holds_line_separator(prompt) or holds_line_separator(completion)
-        ):
-            traits.separators = True
-        longest = len(prompt) if len(prompt) > len(completion) else len(completion)
-        if longest > traits.longest_text:
-            traits.longest_text = longest if longest > len(model) else len(model)
-        elif len(model) > traits.longest_text:
-            traits.longest_text = len(model)
+        _note_call_texts(model, prompt, completion, traits)
         trace.append(
             {"call_sequence": position, "model_name": model, "prompt": prompt, "completion": completion}
         )
     return trace
+
+
+def _note_call_texts(model: str, prompt: str, completion: str, traits: _Traits) -> None:
+    if not model.isascii():
+        _note_wide_text(model, traits)
+    if not prompt.isascii():
+        _note_wide_text(prompt, traits)
+    if not completion.isascii():
+        _note_wide_text(completion, traits)
+    longest = max(len(model), len(prompt), len(completion))
+    if longest > traits.longest_text:  # noqa: PLR1730 - no call to max() per entry
+        traits.longest_text = longest
 
 
 def _fast_feedback(value: Any, traits: _Traits) -> dict[str, Any]:
@@ -597,8 +611,8 @@ def _fast_item(value: Any, depth: int, traits: _Traits) -> Any:
         if not _INT_MIN <= value <= _INT_MAX:
             raise _NotFast
     elif kind is str:
-        if not value.isascii() and holds_line_separator(value):
-            traits.separators = True
+        if not value.isascii():
+            _note_wide_text(value, traits)
         if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
             traits.longest_text = len(value)
     elif kind is float:

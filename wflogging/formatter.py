@@ -152,7 +152,7 @@ class TaskEventFormatter(JsonFormatter):
         if type(entry) is EntryDict:  # what the new values hold, for the serializer
             floats, separators, longest = data_traits(entry["extensions"])
             entry.divergent_floats = entry.divergent_floats or floats
-            entry.line_separators = entry.line_separators or separators
+            entry.line_separators = True if separators else entry.line_separators
             entry.longest_text = max(entry.longest_text, longest)
 
     def _log_fields(self, record: logging.LogRecord) -> dict[str, Any]:

@@ -65,7 +65,9 @@ class Serializer(Protocol):
 # quotes LLMs write share U+2028's lead bytes E2 80, so a byte scan of a megabyte line
 # costs milliseconds, and a walk of the data costs microseconds per event. wflogging
 # builds entries by visiting every value anyway, so the builder records both facts on
-# the entry (EntryDict); a serializer walks only data that arrives without them.
+# the entry (EntryDict); a serializer walks only data that arrives without them. One
+# exception: the builder does not search strings of SEARCH_LATER_CHARS or more (it says
+# "unknown"), so that a queue handler's caller, who builds the entry, pays nothing per byte.
 #
 # A third fact is size: the length of the longest string. A string of megabytes serialized in
 # one piece costs far more memory than its size (orjson reserves a worst-case buffer of several
@@ -84,6 +86,9 @@ def spelled_differently(number: float) -> bool:
     return _DIVERGENT_FLOATS_FROM <= abs(number) < DIVERGENT_FLOATS_BELOW
 
 
+#: Strings this long are searched for line separators when the line is written, not when the
+#: entry is built: in queue mode the caller's cost then does not grow with the text's size.
+SEARCH_LATER_CHARS = 1 << 16
 #: The shortest string a serializer may write on its own (the json serializer, for wide text).
 LONG_TEXT_CHARS = 1 << 14
 #: From this length every serializer writes a string on its own, to bound memory.
@@ -104,23 +109,27 @@ class EntryDict(dict):  # type: ignore[type-arg]
 
     Made by :func:`wflogging.build_entry`; it is an ordinary ``dict`` to everyone
     else. ``divergent_floats`` and ``line_separators`` are ``True`` when the data
-    may hold such a float or such a character (``False`` is a promise);
-    ``longest_text`` is at least the length of its longest string. The builder
-    sets them. A copy or a change made elsewhere loses the promise: a plain
+    may hold such a float or such a character (``False`` is a promise;
+    ``line_separators`` is ``None`` when strings of :data:`SEARCH_LATER_CHARS` or
+    more were not searched); ``longest_text`` is at least the length of its
+    longest string. The builder sets them. A copy or a change made elsewhere loses the promise: a plain
     ``dict`` is looked through.
     """
 
     # Class defaults instead of an __init__: a Python-level __init__ on a dict subclass
     # costs a microsecond per entry, and a fresh EntryDict promises nothing.
     divergent_floats: bool = True
-    line_separators: bool = True
+    line_separators: bool | None = True
     longest_text: int = sys.maxsize
 
 
 def data_traits(data: Any) -> tuple[bool, bool, int]:
     """``(divergent_floats, line_separators, longest_text)`` of JSON data (an :class:`EntryDict` says)."""
     if type(data) is EntryDict:
-        return data.divergent_floats, data.line_separators, data.longest_text
+        separators = data.line_separators
+        if separators is None:  # the builder left its long strings to be searched now
+            separators = _holds_line_separators(data)
+        return data.divergent_floats, separators, data.longest_text
     floats = separators = False
     longest = 0
     pending = [data]
@@ -139,6 +148,23 @@ def data_traits(data: Any) -> tuple[bool, bool, int]:
         elif kind is float:
             floats = floats or spelled_differently(value)
     return floats, separators, longest
+
+
+def _holds_line_separators(data: Any) -> bool:
+    pending = [data]
+    pop, push = pending.pop, pending.extend
+    while pending:
+        value = pop()
+        kind = type(value)
+        if kind is str:
+            if holds_line_separator(value):
+                return True
+        elif kind is dict or kind is EntryDict:
+            push(value)  # the keys
+            push(value.values())
+        elif kind is list or kind is tuple:
+            push(value)
+    return False
 
 
 # Raw line separators as UTF-8 bytes and as text, with their escapes.
@@ -185,7 +211,7 @@ class StdlibJsonSerializer:
             line = self._encode(data)
         if line.isascii():  # O(1) for str: ASCII text holds no surrogate and no separator
             return line
-        if type(data) is not EntryDict or data.line_separators:
+        if type(data) is not EntryDict or data.line_separators is not False:
             line = _escape_separators_text(line)
         return line
 
