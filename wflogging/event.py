@@ -441,8 +441,9 @@ def _fast_entry_or_raise(fields: Mapping[str, Any], run_id_at_call: str | None) 
     run_id = get("workflow_run_id")
     if run_id is None:
         run_id = run_id_at_call
-    if type(run_id) is not str or not _UUID_FULLMATCH(run_id):
-        raise _NotFast  # also: no run at all (the environment fallback and its message)
+    checked_run_id = _CHECKED_RUN_IDS.get(run_id) if type(run_id) is str else None
+    if checked_run_id is None:
+        checked_run_id = _check_run_id(run_id)  # also: no run at all (the environment fallback)
     status = get("status")
     if type(status) is schema.Status:
         status = status.value
@@ -453,7 +454,7 @@ def _fast_entry_or_raise(fields: Mapping[str, Any], run_id_at_call: str | None) 
     entry = EntryDict(
         {
             "event_id": event_id,
-            "workflow_run_id": run_id.lower(),
+            "workflow_run_id": checked_run_id,
             "task_id": _fast_text(get("task_id"), traits),
             "task_description": _fast_text(get("task_description"), traits),
             "agent_name": _fast_text(get("agent_name"), traits),
@@ -471,6 +472,22 @@ def _fast_entry_or_raise(fields: Mapping[str, Any], run_id_at_call: str | None) 
     entry.line_separators = True if traits.separators else (None if traits.unsearched else False)
     entry.longest_text = traits.longest_text
     return entry
+
+
+# A run logs many events: its id is checked once, not once per event. The memo is
+# bounded, so a program that starts a run per request does not grow it without end.
+_CHECKED_RUN_IDS: dict[str, str] = {}
+_CHECKED_RUN_IDS_MAX = 1024
+
+
+def _check_run_id(run_id: Any) -> str:
+    """``run_id`` as written (lower case), if it is a ``str`` in UUID form; remembered."""
+    if type(run_id) is not str or not _UUID_FULLMATCH(run_id):
+        raise _NotFast
+    if len(_CHECKED_RUN_IDS) >= _CHECKED_RUN_IDS_MAX:
+        _CHECKED_RUN_IDS.clear()
+    checked = _CHECKED_RUN_IDS[run_id] = run_id.lower()
+    return checked
 
 
 def _fast_instant(value: Any) -> tuple[str, dt.datetime]:
@@ -508,7 +525,7 @@ def _fast_timestamps(value: Any, traits: _Traits) -> dict[str, Any]:
         else:
             raise _NotFast
         stamps = {"start_time_utc": start_text, "end_time_utc": end_text, "duration_seconds": seconds}
-    if type(seconds) is float and spelled_differently(seconds):
+    if type(seconds) is float and seconds < DIVERGENT_FLOATS_BELOW and spelled_differently(seconds):
         traits.floats = True
     return stamps
 
