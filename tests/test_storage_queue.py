@@ -231,3 +231,31 @@ def test_dictconfig_queue_handler_form_starts_its_listener_and_drains_at_close(t
         each.close()
     logging.getHandlerByName("task_events").close()  # type: ignore[attr-defined]
     assert [entry["task_id"] for entry in _entries(path)] == [str(seq) for seq in range(300)]
+
+
+def test_queueing_leaves_the_callers_record_whole_for_the_handlers_after_it(tmp_path: Path) -> None:
+    """Handlers after the queue handler still see the record's msg, args and exc_info as logged."""
+    path = tmp_path / "events.jsonl"
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    queued = TaskEventQueueHandler(handlers=[wflogging.TaskEventHandler(path)])
+    logger = unique_logger()
+    logger.addHandler(queued)
+    logger.addHandler(Keep())
+    with wflogging.workflow_run():
+        try:
+            raise RuntimeError("tool timed out")
+        except RuntimeError:
+            logger.error("task %s failed", "2.1", exc_info=True, extra=valid_fields(status="Failed"))
+    queued.close()  # stops the listener: every queued record is written
+
+    [record] = seen
+    assert (record.msg, record.args) == ("task %s failed", ("2.1",))
+    assert record.exc_info is not None
+    assert record.exc_info[0] is RuntimeError
+    [entry] = _entries(path)
+    assert entry["extensions"]["error"]["message"] == "tool timed out"
