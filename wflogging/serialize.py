@@ -132,39 +132,34 @@ def data_traits(data: Any) -> tuple[bool, bool, int]:
         return data.divergent_floats, separators, data.longest_text
     floats = separators = False
     longest = 0
-    pending = [data]
-    pop, push = pending.pop, pending.extend
-    while pending:
-        value = pop()
+    for value in _leaves(data):
         kind = type(value)
         if kind is str:
             separators = separators or holds_line_separator(value)
             longest = max(longest, len(value))
-        elif kind is dict or kind is EntryDict:
-            push(value)  # the keys
-            push(value.values())
-        elif kind is list or kind is tuple:
-            push(value)
         elif kind is float:
             floats = floats or spelled_differently(value)
     return floats, separators, longest
 
 
 def _holds_line_separators(data: Any) -> bool:
+    return any(type(value) is str and holds_line_separator(value) for value in _leaves(data))
+
+
+def _leaves(data: Any) -> Iterator[Any]:
+    """Every string, number, boolean and ``None`` in plain JSON data, keys included, in no set order."""
     pending = [data]
     pop, push = pending.pop, pending.extend
     while pending:
         value = pop()
         kind = type(value)
-        if kind is str:
-            if holds_line_separator(value):
-                return True
-        elif kind is dict or kind is EntryDict:
+        if kind is dict or kind is EntryDict:
             push(value)  # the keys
             push(value.values())
         elif kind is list or kind is tuple:
             push(value)
-    return False
+        else:
+            yield value
 
 
 # Raw line separators as UTF-8 bytes and as text, with their escapes.
