@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import random
 import statistics
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -381,6 +384,124 @@ def test_report_and_reader_agree_on_torn_lines(tmp_path: Path, parser: str) -> N
     ]
     assert builder.unreadable == len(expected) == 4
     assert builder.result()["overall"]["events"] + builder.skipped == 2
+
+
+def _recorder_entry(
+    run_id: str, task_id: str, prompts: list[str], completion: str = "done"
+) -> dict[str, Any]:
+    """An entry in the shape wflogging.record_task writes (the fast reader's short way)."""
+    parts = {"m1": {"calls": len(prompts), "input_tokens": 7, "output_tokens": 3, "cost_usd": 0.25}}
+    return {
+        "event_id": "e",
+        "workflow_run_id": run_id,
+        "task_id": task_id,
+        "task_description": f"task {task_id}",
+        "agent_name": "/dev",
+        "timestamps": {
+            "start_time_utc": "2026-03-01T10:00:00.000000Z",
+            "end_time_utc": "2026-03-01T10:00:02.500000Z",
+            "duration_seconds": 2.5,
+        },
+        "status": "Success",
+        "cost_data": {
+            "llm_calls": len(prompts),
+            "tokens": {"input": 7, "output": 3, "cached": 0},
+            "models": parts,
+            "total_cost_usd": 0.25,
+        },
+        "llm_trace": [
+            {"call_sequence": n, "model_name": "m1", "prompt": prompt, "completion": completion}
+            for n, prompt in enumerate(prompts, start=1)
+        ],
+        "human_feedback": None,
+    }
+
+
+_PROMPT_TEXTS = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12)
+
+
+@pytest.mark.parametrize("ensure_ascii", [False, True])
+@pytest.mark.parametrize("parser", _PARSERS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sent=st.lists(
+        st.tuples(
+            st.sampled_from(["run-a", "run-b", "run-c"]), st.sampled_from(["1.1", "2.1"]), _PROMPT_TEXTS
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_repeated_prompts_are_found_by_their_text(
+    parser: str, ensure_ascii: bool, sent: list[tuple[str, str, str]], tmp_path: Path
+) -> None:
+    """A prompt sent in several runs is found whatever its characters and escapes, by every parser."""
+    path = tmp_path / "events.jsonl"
+    lines = [
+        json.dumps(_recorder_entry(run, task, [text]), ensure_ascii=ensure_ascii) for run, task, text in sent
+    ]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    runs_by_text: dict[str, set[str]] = defaultdict(set)
+    first_task: dict[str, str] = {}
+    for run, task, text in sent:
+        runs_by_text[text].add(run)
+        first_task.setdefault(text, task)
+    repeated = {text: len(runs) for text, runs in runs_by_text.items() if len(runs) > 1}
+    rows = _report_with(parser, path)["where_to_improve"]["repeated_prompts"]
+    # One row per task (all events have one agent): how many prompts repeat, and in up to how many runs.
+    assert {row["task_id"]: (row["prompts"], row["runs"]) for row in rows} == {
+        task: (
+            sum(first_task[text] == task for text in repeated),
+            max(runs for text, runs in repeated.items() if first_task[text] == task),
+        )
+        for task in {first_task[text] for text in repeated}
+    }
+
+
+def test_prompt_fingerprints_do_not_need_xxhash(tmp_path: Path) -> None:
+    """Without xxhash installed (hash() takes its place) the report (repeated prompts too) is the same."""
+    path = tmp_path / "events.jsonl"
+    texts = ["plain", 'café\n\t"quoted"', "emoji 🙂 / slash", "\u0001 control"]
+    entries = [
+        _recorder_entry(f"run-{n % 3}", f"{n % 2}.1", [texts[n % 4], f"unique {n}"]) for n in range(24)
+    ]
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
+    code = (
+        "import json, sys; sys.modules['xxhash'] = None\n"
+        "from wflogging.cli.report import ReportBuilder\n"
+        "builder = ReportBuilder(); builder.read([sys.argv[1]]); print(json.dumps(builder.result()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, timeout=120, check=True
+    )
+    without = json.loads(done.stdout)
+    assert without == json.loads(json.dumps(_report_with("fastest", path)))
+    assert without["where_to_improve"]["repeated_prompts"]
+
+
+def test_runs_spanning_read_batches_are_counted_exactly(tmp_path: Path) -> None:
+    """Interleaved runs over several megabytes (many read batches), some entries in other shapes: exact."""
+    rng = random.Random(3)
+    path = tmp_path / "events.jsonl"
+    with path.open("w", encoding="utf-8") as stream:
+        for n in range(400):
+            entry = _recorder_entry(
+                f"run-{rng.randrange(30)}",
+                f"{rng.randrange(4)}.1",
+                [f"prompt {rng.randrange(40)}"],
+                "x" * 9000,
+            )
+            entry["timestamps"]["duration_seconds"] = rng.uniform(0, 100)
+            entry["cost_data"]["total_cost_usd"] = rng.uniform(0, 1)
+            entry["status"] = rng.choice(["Success", "Failed", "HIL-Paused", "Odd"])
+            if n % 7 == 0:  # an alias: read the general way
+                entry["cost_data"]["cost_usd"] = entry["cost_data"].pop("total_cost_usd")
+            stream.write(json.dumps(entry) + "\n")
+    assert path.stat().st_size > 3_000_000
+    reference = ReportBuilder()
+    reference.add_all(events_in(path))
+    for parser in ("fastest", "orjson"):
+        assert _report_with(parser, path) == reference.result()
 
 
 def test_exact_sums_survive_folding() -> None:

@@ -10,13 +10,21 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TextIO, TypeVar, cast
+from typing import IO, NamedTuple, TextIO, cast
 
 from wflogging.reader import EventLine, TornLine, open_source, read_events
 
-__all__ = ["InputError", "NotAnObject", "Progress", "check_inputs", "read_decoded", "read_inputs"]
-
-_T = TypeVar("_T")
+__all__ = [
+    "DECODE_ERRORS",
+    "InputError",
+    "LineBatch",
+    "NotAnObject",
+    "Progress",
+    "check_inputs",
+    "read_inputs",
+    "read_line_batches",
+    "torn_line",
+]
 
 _SNIFF_BYTES = 4096
 
@@ -144,38 +152,62 @@ def _read_with_progress(path: str, progress: Progress) -> Iterator[EventLine | T
             yield item
 
 
-# --- lines decoded by the caller's parser ------------------------------------------------------
+# --- lines in batches, for a caller that parses them itself ------------------------------------
 # ``wflogging report`` needs only some fields of each entry, so it parses lines itself (see
-# wflogging.cli.report.entry_decoder) instead of taking read_events' whole parsed dicts. The torn-line
-# rules and reasons below are those of wflogging.reader, so validate and report agree on what is torn.
+# wflogging.cli.report) instead of taking read_events' whole parsed dicts, and it takes them in batches:
+# one Python call per megabyte instead of one per line. The torn-line rules and reasons below are those
+# of wflogging.reader, so validate and report agree on what is torn.
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _NO_NEWLINE = "no final newline (a write cut short or in progress)"
 _CUT_SHORT = "compressed data ends early (a truncated .gz file)"
-_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, UnicodeDecodeError, RecursionError)
-_PROGRESS_EVERY = 1024  # lines between progress updates (a power of two: checked with a mask)
+_CUT_SHORT_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
+
+#: The exceptions a line decoder raises for a line it cannot read (see :func:`torn_line`).
+DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, UnicodeDecodeError, RecursionError)
+
+#: Event lines are often several kilobytes: reading them through the default 8 KB buffer costs about
+#: as much as parsing them (benchmarks/report_scale.py reads its parse-only floor the same way).
+READ_BUFFER_BYTES = 1 << 20
+
+#: About this many bytes of lines make one batch (a few hundred events of the usual size).
+BATCH_BYTES = 1 << 20
+
+#: Lines per batch where the lines are read one at a time (gzip and standard input).
+_BATCH_LINES = 256
 
 
 class NotAnObject(ValueError):
     """Raised by a line decoder for a line that is valid JSON but not an object (the message says what)."""
 
 
-def read_decoded(
-    paths: Sequence[str], decode: Callable[[bytes], _T], progress: Progress | None = None
-) -> Iterator[_T | TornLine]:
-    """``decode(line)`` for every non-blank line of every path in turn, or a :class:`TornLine`.
+class LineBatch(NamedTuple):
+    """Consecutive lines of one source, each with its final newline (blank lines included)."""
 
-    ``decode`` gets the line with its final newline and raises ``ValueError``
-    (:class:`NotAnObject` for JSON that is not an object), ``UnicodeDecodeError``
-    or ``RecursionError`` for a line it cannot read; such a line is yielded as a
-    :class:`TornLine` with the reason, as :func:`wflogging.read_events` does.
-    Raises :class:`InputError` for standard input that is empty or not JSON Lines.
+    source: str
+    #: The line number of ``lines[0]`` (the first line of a source is 1).
+    first_line: int
+    #: The byte offset of ``lines[0]`` in the (decompressed) source.
+    offset: int
+    lines: list[bytes]
+
+
+def read_line_batches(
+    paths: Sequence[str], progress: Progress | None = None
+) -> Iterator[LineBatch | TornLine]:
+    """Every line of every path in turn (``-`` is standard input), in :class:`LineBatch` es.
+
+    A last line without a final newline is not in a batch: it is yielded as a
+    :class:`TornLine` (unless blank), as is the end of a truncated gzip file,
+    where :func:`wflogging.read_events` would report them. A caller that cannot
+    read a line of a batch reports it with :func:`torn_line`. Raises
+    :class:`InputError` for standard input that is empty or not JSON Lines.
     """
     for path in paths:
         if path == "-":
             with open_source("-") as stream:
                 _sniff(stream, "standard input")
-                yield from _decode_lines(stream, "-", decode, None)
+                yield from _batches(stream, "-", None)
         elif progress is not None and progress.enabled:
             with open(path, "rb", buffering=0) as raw, _buffered_source(raw) as stream:
                 total = os.fstat(raw.fileno()).st_size
@@ -183,17 +215,64 @@ def read_decoded(
                 def tick(raw: IO[bytes] = raw, path: str = path, total: int = total) -> None:
                     progress.update(path, raw.tell(), total)
 
-                yield from _decode_lines(stream, path, decode, tick)
+                yield from _batches(stream, path, tick)
         else:
             with _open_buffered(path) as stream:
-                yield from _decode_lines(stream, path, decode, None)
+                yield from _batches(stream, path, None)
     if progress is not None:
         progress.finish()
 
 
-#: Event lines are often several kilobytes: reading them through the default 8 KB buffer costs about
-#: as much as parsing them (benchmarks/report_scale.py reads its parse-only floor the same way).
-READ_BUFFER_BYTES = 1 << 20
+def torn_line(batch: LineBatch, index: int, exc: Exception) -> TornLine | None:
+    """``batch.lines[index]`` as a torn line, for the exception its decoder raised; ``None`` if it is blank.
+
+    ``exc`` is one of :data:`DECODE_ERRORS` (:class:`NotAnObject` for JSON that is
+    not an object); the reason is worded as :func:`wflogging.read_events` words it.
+    """
+    line = batch.lines[index]
+    if not line.strip():
+        return None
+    offset = batch.offset + sum(map(len, batch.lines[:index]))
+    body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+    return TornLine(batch.source, batch.first_line + index, offset, len(body), _decode_reason(exc), body[:80])
+
+
+def _batches(stream: IO[bytes], name: str, tick: Callable[[], None] | None) -> Iterator[LineBatch | TornLine]:
+    # A plain file's lines come a megabyte at a time (one C call); a gzip stream's one at a time, so
+    # that the lines before the point where a truncated file breaks off are still counted.
+    whole_lines = type(stream) is io.BufferedReader
+    line_number = 1
+    offset = 0
+    while True:
+        lines: list[bytes] = []
+        cut_short = False
+        try:
+            if whole_lines:
+                lines = stream.readlines(BATCH_BYTES)
+            else:
+                for line in stream:
+                    lines.append(line)
+                    if len(lines) == _BATCH_LINES:
+                        break
+        except _CUT_SHORT_ERRORS:
+            cut_short = True
+        unfinished = lines.pop() if lines and not lines[-1].endswith(b"\n") else None
+        if lines:
+            yield LineBatch(name, line_number, offset, lines)
+            line_number += len(lines)
+            offset += sum(map(len, lines))
+        if unfinished is not None:  # only ever the last line of a source
+            if unfinished.strip():
+                yield TornLine(name, line_number, offset, len(unfinished), _NO_NEWLINE, unfinished[:80])
+            line_number += 1
+            offset += len(unfinished)
+        if cut_short:
+            yield TornLine(name, line_number, offset, 0, _CUT_SHORT, b"")
+            return
+        if tick is not None:
+            tick()
+        if not lines and unfinished is None:
+            return
 
 
 def _buffered_source(raw: IO[bytes]) -> IO[bytes]:
@@ -216,43 +295,6 @@ def _open_buffered(path: str) -> IO[bytes]:
         raise
     stream.close()
     return open_source(path)
-
-
-def _decode_lines(
-    stream: IO[bytes], name: str, decode: Callable[[bytes], _T], tick: Callable[[], None] | None
-) -> Iterator[_T | TornLine]:
-    offset = 0
-    line_number = 0
-    try:
-        for line in stream:  # the hot loop of the report: keep it short
-            line_number += 1
-            if tick is not None and not line_number & (_PROGRESS_EVERY - 1):
-                tick()
-            try:
-                if not line.endswith(b"\n"):  # only ever the last line
-                    raise _NoNewline
-                item = decode(line)
-            except _DECODE_ERRORS as exc:
-                if line.strip():
-                    yield _torn(name, line_number, offset, line, exc)
-            else:
-                yield item
-            offset += len(line)
-    except (EOFError, gzip.BadGzipFile, zlib.error):
-        yield TornLine(name, line_number + 1, offset, 0, _CUT_SHORT, b"")
-
-
-class _NoNewline(ValueError):
-    pass
-
-
-def _torn(name: str, line_number: int, offset: int, line: bytes, exc: Exception) -> TornLine:
-    if not isinstance(exc, _NoNewline):
-        body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
-        reason = _decode_reason(exc)
-    else:
-        body, reason = line, _NO_NEWLINE
-    return TornLine(name, line_number, offset, len(body), reason, body[:80])
 
 
 def _decode_reason(exc: Exception) -> str:

@@ -32,11 +32,19 @@ Definitions, so every number can be recomputed from the events:
   ``human_feedback`` of the first event of the same run and task that carries
   one and starts at or after the pause ends (else the pause's own feedback),
   and the human's wait is ``human_feedback.timestamp_utc`` minus the pause's
-  ``end_time_utc``.
+  ``end_time_utc``;
+* a prompt repeats across runs when the same prompt text is sent in more than
+  one run; prompts are compared through a 64-bit fingerprint of their JSON
+  string literal, which is the same as comparing texts for files written by
+  wflogging or any writer that escapes only what JSON requires (see "prompt
+  fingerprints" below for the one difference), and at most ``prompt_memory``
+  distinct prompts are remembered.
 """
 
 from __future__ import annotations
 
+import collections
+import functools
 import heapq
 import itertools
 import json
@@ -48,10 +56,10 @@ from typing import Any, NamedTuple
 import attrs
 
 from wflogging import schema
-from wflogging.cli.inputs import NotAnObject, Progress, read_decoded
+from wflogging.cli.inputs import DECODE_ERRORS, LineBatch, NotAnObject, Progress, read_line_batches, torn_line
 from wflogging.reader import TornLine, parse_line
 
-__all__ = ["ReportBuilder", "ReportFilter", "entry_decoder", "parse_moment"]
+__all__ = ["ReportBuilder", "ReportFilter", "parse_moment"]
 
 # --- exact sums ----------------------------------------------------------------------------
 # A float is n / 2**k with k <= 1074, so n << (1074 - k) is it scaled to an integer
@@ -346,7 +354,7 @@ class Tally:
         }
 
 
-def _exact_units(values: list[float]) -> int:
+def _exact_units(values: Sequence[float]) -> int:
     """The exact sum of finite floats in units, as ``sum(map(_units, values))`` but in a few C passes.
 
     ``math.fsum`` gives the correctly rounded sum; subtracting it and summing
@@ -537,27 +545,6 @@ class Section:
         if status == "HIL-Paused" or feedback is not None:
             self.hil.append(_HilEvent(event.run_id, event.task_id, event.agent, status, start, end, feedback))
 
-    def add_plain_total(self, facts: _PlainFacts) -> None:
-        """:meth:`add` for a section without detail, from the fast path's facts."""
-        status = facts.status
-        if status not in _STATUSES:
-            self.other_statuses[status] = self.other_statuses.get(status, 0) + 1
-        self.durations.append(facts.duration)
-        start, end = facts.start, facts.end
-        if self.first_start is None or start < self.first_start:
-            self.first_start = start
-        if self.last_end is None or end > self.last_end:
-            self.last_end = end
-        self.total.count_plain(
-            status,
-            len(facts.calls),
-            facts.input_tokens,
-            facts.output_tokens,
-            facts.usd,
-            facts.duration,
-            facts.unpriced,
-        )
-
     def add_plain(self, facts: _PlainFacts, order: int) -> None:
         """:meth:`add` for a detailed section, from the fast path's facts."""
         status = facts.status
@@ -672,10 +659,12 @@ class Section:
                     "Success": total.events - total.failed - total.paused - others,
                     "Failed": total.failed,
                     "HIL-Paused": total.paused,
-                    **dict(sorted(self.other_statuses.items())),
+                    **(dict(sorted(self.other_statuses.items())) if self.other_statuses else {}),
                 },
                 "duration": {
-                    "total_seconds": _from_units(total.duration),
+                    # The durations' exact sum, correctly rounded (as _from_units(total.duration)
+                    # is, but the fast path does not sum a run's durations twice); + 0.0: never -0.0.
+                    "total_seconds": math.fsum(durations) + 0.0,
                     "median_seconds": _median(durations),
                     "p95_seconds": _nearest_rank(durations, 0.95),
                 },
@@ -889,7 +878,7 @@ class ReportBuilder:
         self.skipped = 0  # entries that are not task events
         self.filtered_out = 0
         self.unreadable = 0  # torn lines, counted by the caller
-        self._order = itertools.count()
+        self._count = 0  # events counted so far: the next event's order
         # Prompt hash -> [task_id, agent, first run, other runs or None]; bounded, see improve().
         self._prompts: dict[int, list[Any]] = {}
         self._prompt_memory = prompt_memory
@@ -910,77 +899,15 @@ class ReportBuilder:
         calls = entry.get("llm_trace")
         self._add_event(event, calls if type(calls) is list else ())
 
-    def add_decoded(self, item: DecodedEntry) -> None:
-        """Count one line as :func:`entry_decoder` decoded it (a parsed entry, or the fields read fast)."""
-        if type(item) is dict:
-            self.add(item)
-            return
-        # The shape wflogging.record_task writes takes the short way (_add_plain); any other goes
-        # through _fast_event and _add_event, which give the same facts as _read_event would.
-        timestamps = item.timestamps
-        duration = timestamps.duration_seconds
-        start = timestamps.start_time_utc
-        end = timestamps.end_time_utc
-        cost = item.cost_data
-        if (
-            self._unfiltered
-            and duration >= 0.0
-            and len(start) == 27
-            and start[26] == "Z"
-            and len(end) == 27
-            and end[26] == "Z"
-            and item.agent_name
-            and cost is not None
-            and type(cost.total_cost_usd) is float
-            and type(cost.tokens) is _FastTokens
-            and type(cost.models) is dict
-            and cost.models
-            and (cost.tokens.input or cost.tokens.output)
-        ):
-            self._add_plain(item, duration, start, end, cost)
-        else:
-            self._add_event(_fast_event(item), item.llm_trace)
-
-    def _add_plain(self, entry: _FastEntry, duration: float, start: str, end: str, cost: _FastCost) -> None:
-        """:meth:`_add_event` for an entry in the recorder's shape, without building an _Event."""
-        order = next(self._order)
-        if not order & _FOLD_EVERY_MASK:
-            self._fold()
-        run_id = entry.workflow_run_id
-        run = self.runs.get(run_id)
-        if run is None:
-            run = self._new_run(run_id)
-        calls = entry.llm_trace
-        status = entry.status
-        tokens = cost.tokens
-        facts = _PlainFacts(
-            run_id,
-            entry.task_id,
-            entry.agent_name,
-            status,
-            start,
-            end,
-            duration,
-            cost.total_cost_usd,  # type: ignore[arg-type]
-            tokens.input,  # type: ignore[union-attr]
-            tokens.output,  # type: ignore[union-attr]
-            cost.unpriced_calls,
-            calls,
-            cost.models,  # type: ignore[arg-type]
-            entry,
-        )
-        self.overall.add_plain(facts, order)
-        if run.cells is not None:
-            run.add_plain(facts, order)
-        else:
-            run.add_plain_total(facts)
-        if calls:
-            self._remember_prompts_plain(run_id, facts.task_id, facts.agent, calls)
-
     def _fold(self) -> None:
-        for section in itertools.chain((self.overall,), self.runs.values()):
-            for tally in section.tallies():
-                tally.fold()
+        # A run section without detail has no pending floats: _add_lines_fast folds its total when the
+        # reading moves on to another run.
+        # (Only the first detailed_runs runs can be detailed: this does not go through every run.)
+        runs = self.runs.values() if self.runs_detailed else ()
+        for section in itertools.chain((self.overall,), runs):
+            if section.cells is not None:
+                for tally in section.tallies():
+                    tally.fold()
 
     def read(
         self,
@@ -990,27 +917,352 @@ class ReportBuilder:
         parser: str = "fastest",
         on_torn: Callable[[TornLine], None] | None = None,
     ) -> None:
-        """Count every entry of every path in turn (``-`` is standard input; see :func:`entry_decoder`).
+        """Count every entry of every path in turn (``-`` is standard input).
 
-        Torn lines are counted in :attr:`unreadable` and handed to ``on_torn``.
-        This is what ``wflogging report`` runs: it reads only the fields the
-        report needs, which is several times faster than :meth:`add` on
-        entries parsed whole.
+        ``parser`` is ``"fastest"`` (``msgspec`` when installed, else ``orjson``),
+        ``"msgspec"``, ``"orjson"`` or ``"json"``; the last two parse every line
+        whole, while ``msgspec`` reads only the fields the report needs, which is
+        several times faster than :meth:`add` on entries parsed whole (see
+        :meth:`_add_lines_fast`). Every parser gives the same report. Torn lines
+        are counted in :attr:`unreadable` and handed to ``on_torn``.
         """
-        add = self.add_decoded
-        for item in read_decoded(paths, entry_decoder(parser), progress):
-            if type(item) is TornLine:
-                self.unreadable += 1
-                if on_torn is not None:
-                    on_torn(item)
+        if parser == "fastest":
+            parser = "msgspec" if _HAVE_MSGSPEC else "orjson"
+        if parser == "msgspec":
+            if not _HAVE_MSGSPEC:
+                raise ValueError("parser 'msgspec' needs msgspec (pip install 'wflogging[fast]')")
+            add_lines = self._add_lines_fast
+        elif parser in ("orjson", "json"):
+            add_lines = functools.partial(self._add_lines_whole, _whole_line_decoder(parser))
+        else:
+            raise ValueError(f"unknown parser {parser!r}")
+        for item in read_line_batches(paths, progress):
+            if isinstance(item, TornLine):
+                self._torn(item, on_torn)
             else:
-                add(item)
+                add_lines(item, on_torn)
+
+    def _torn(self, item: TornLine | None, on_torn: Callable[[TornLine], None] | None) -> None:
+        if item is not None:  # None: a blank line
+            self.unreadable += 1
+            if on_torn is not None:
+                on_torn(item)
+
+    def _add_lines_whole(
+        self,
+        decode: Callable[[bytes], dict[str, Any]],
+        batch: LineBatch,
+        on_torn: Callable[[TornLine], None] | None,
+    ) -> None:
+        add = self.add
+        for index, line in enumerate(batch.lines):
+            try:
+                entry = decode(line)
+            except DECODE_ERRORS as exc:
+                self._torn(torn_line(batch, index, exc), on_torn)
+            else:
+                add(entry)
+
+    def _add_lines_fast(  # noqa: PLR0912, PLR0915 - the hot loop, inlined on purpose
+        self, batch: LineBatch, on_torn: Callable[[TornLine], None] | None
+    ) -> None:
+        """Count a batch of lines, reading each with the typed decoder (see "reading lines fast" below).
+
+        An entry in the shape wflogging.record_task writes is counted right here:
+        this is what :meth:`_add_event` does with it, written out with no calls
+        per event (each call costs about as much as parsing a hundred bytes),
+        because on a large file this loop is most of the report's time. Any other
+        entry takes the general way, so both give the same facts (the tests
+        compare them on random entries). Three things are deferred to keep the
+        work per event small: the current run's totals are kept in local
+        variables until the reading moves on to another run (see
+        :meth:`_add_run_totals`), LLM calls are counted per model at the end of
+        the batch, and the overall first start and last end are taken from the
+        runs' at the end (:meth:`parts`).
+        """
+        decode = _FAST_DECODER.decode
+        decode_whole = _WHOLE_LINE_DECODER
+        fast_errors = _FAST_ERRORS
+        fast_tokens = _FastTokens
+        inf = math.inf
+        fsum = math.fsum
+        unfiltered = self._unfiltered
+        runs = self.runs
+        overall = self.overall
+        cells = overall.cells
+        assert cells is not None  # the overall section is always detailed
+        models = overall.models
+        overall_durations = overall.durations.append
+        overall_statuses = overall.other_statuses
+        slowest = overall.slowest
+        failures = overall.failures.append
+        hil = overall.hil.append
+        prompts = self._prompts
+        prompt_memory = self._prompt_memory
+        xxh3 = _xxh3  # _literal_fingerprint, inlined
+        call_models: list[str] = []  # the model of every LLM call, counted at the end
+        count_model = call_models.append
+        order = self._count
+        # The current run (run_id) and its totals since it became current.
+        run_id = ""
+        run = overall  # replaced before use
+        run_events = run_failed = run_paused = run_calls = run_input = run_output = run_unpriced = 0
+        run_first = run_last = ""
+        run_plain = False
+        run_duration = run_cost = overall_durations  # replaced before use
+        fold_every_mask = _FOLD_EVERY_MASK
+        quote = _QUOTE
+        slowest_floor = slowest[0][0] if len(slowest) == 5 else -1.0  # durations are >= 0
+        for index, line in enumerate(batch.lines):
+            try:
+                if not line.isascii():
+                    # msgspec does not check the UTF-8 of the strings it skips (the reader calls such a
+                    # line torn).
+                    line.decode("utf-8")
+                entry = decode(line)
+            except UnicodeDecodeError as exc:
+                self._torn(torn_line(batch, index, exc), on_torn)
+                continue
+            except fast_errors:
+                try:
+                    whole = decode_whole(line)
+                except DECODE_ERRORS as exc:
+                    self._torn(torn_line(batch, index, exc), on_torn)
+                else:
+                    self._count = order
+                    self.add(whole)
+                    order = self._count
+                    run_id = ""  # the general way may have changed the run sections: look again
+                    slowest_floor = slowest[0][0] if len(slowest) == 5 else -1.0
+                continue
+            timestamps = entry.timestamps
+            duration = timestamps.duration_seconds
+            start = timestamps.start_time_utc
+            end = timestamps.end_time_utc
+            agent = entry.agent_name
+            cost = entry.cost_data
+            usd = tokens = parts = None
+            if (
+                unfiltered
+                and 0.0 <= duration < inf
+                and len(start) == 27
+                and start[26] == "Z"
+                and len(end) == 27
+                and end[26] == "Z"
+                and agent
+                and cost is not None
+            ):
+                usd = cost.total_cost_usd
+                tokens = cost.tokens
+                parts = cost.models
+            if (
+                type(usd) is not float
+                or type(tokens) is not fast_tokens
+                or type(parts) is not dict
+                or not parts
+                or not (tokens.input or tokens.output)
+            ):
+                self._count = order
+                self._add_event(_fast_event(entry), entry.llm_trace)
+                order = self._count
+                run_id = ""  # the general way may have changed the run sections: look again
+                slowest_floor = slowest[0][0] if len(slowest) == 5 else -1.0
+                continue
+            # --- an entry in the recorder's shape: _add_event, written out ---
+            if not order & fold_every_mask:
+                self._fold()
+            entry_run_id = entry.workflow_run_id
+            if entry_run_id != run_id:
+                if run_events:
+                    self._add_run_totals(
+                        run,
+                        (run_events, run_failed, run_paused, run_calls, run_input, run_output, run_unpriced),
+                        run_first,
+                        run_last,
+                    )
+                    run_events = run_failed = run_paused = run_calls = run_input = run_output = 0
+                    run_unpriced = 0
+                found = runs.get(entry_run_id)
+                run = self._new_run(entry_run_id) if found is None else found
+                run_id = run.run_id or entry_run_id  # one string per run (the prompt fingerprints keep it)
+                run_first, run_last = start, end
+                run_plain = run.cells is None
+                if run_plain:
+                    run_duration = run.durations.append
+                    run_cost = run.total.cost_floats.append
+            task_id = entry.task_id
+            status = entry.status
+            calls = entry.llm_trace
+            call_count = len(calls)
+            input_tokens = tokens.input
+            output_tokens = tokens.output
+            unpriced = cost.unpriced_calls  # type: ignore[union-attr]
+            # The run: its totals only, once the report covers many runs (else Section.add_plain).
+            if run_plain:
+                run_duration(duration)
+                run_cost(usd)  # (its total duration is the sum of run.durations)
+                if start < run_first:  # noqa: PLR1730 - min() is a call: slower here
+                    run_first = start
+                if end > run_last:  # noqa: PLR1730
+                    run_last = end
+                run_events += 1
+                if status != "Success":
+                    if status == "Failed":
+                        run_failed += 1
+                    elif status == "HIL-Paused":
+                        run_paused += 1
+                    else:
+                        run.other_statuses[status] = run.other_statuses.get(status, 0) + 1
+                run_calls += call_count
+                run_input += input_tokens
+                run_output += output_tokens
+                run_unpriced += unpriced
+            else:
+                run.add_plain(
+                    _PlainFacts(
+                        run_id,
+                        task_id,
+                        agent,
+                        status,
+                        start,
+                        end,
+                        duration,
+                        usd,
+                        input_tokens,
+                        output_tokens,
+                        unpriced,
+                        calls,
+                        parts,
+                        entry,
+                    ),
+                    order,
+                )
+            # Overall: the (agent, task) cell, the models, the slowest, failures and HIL events.
+            overall_durations(duration)
+            cell = cells.get((agent, task_id))
+            if cell is None:
+                cell = cells[agent, task_id] = Tally(_text(entry.task_description))
+            cell.events += 1
+            if status != "Success":
+                if status == "Failed":
+                    cell.failed += 1
+                    failures((run_id, task_id, agent, end, _error_reason(entry.extensions)))
+                elif status == "HIL-Paused":
+                    cell.paused += 1
+                else:
+                    overall_statuses[status] = overall_statuses.get(status, 0) + 1
+            cell.calls += call_count
+            cell.input_tokens += input_tokens
+            cell.output_tokens += output_tokens
+            cell.duration_floats.append(duration)
+            cell.unpriced += unpriced
+            cell.cost_floats.append(usd)
+            cell.costed += 1
+            for call in calls:
+                count_model(call.model_name)
+                # Prompts that repeat across runs (as _remember_prompts keeps them).
+                prompt = call.prompt
+                if len(prompt) > 2 and memoryview(prompt)[0] == quote:  # a JSON string, not ""
+                    key = xxh3(prompt) if xxh3 is not None else hash(bytes(prompt))
+                    seen = prompts.get(key)
+                    if seen is None:
+                        if len(prompts) < prompt_memory:
+                            prompts[key] = [task_id, agent, run_id, None]
+                    elif seen[2] != run_id:
+                        if seen[3] is None:
+                            seen[3] = {run_id}
+                        else:
+                            seen[3].add(run_id)
+            rest = [usd]
+            rest_input = input_tokens
+            rest_output = output_tokens
+            for name, part in parts.items():
+                tally = models.get(name)
+                if tally is None:
+                    tally = models[name] = Tally()
+                tally.events += 1
+                part_input = part.input_tokens
+                part_output = part.output_tokens
+                part_usd = part.cost_usd
+                tally.input_tokens += part_input
+                tally.output_tokens += part_output
+                rest_input -= part_input
+                rest_output -= part_output
+                rest.append(-part_usd)
+                if type(part_usd) is float:
+                    tally.cost_floats.append(part_usd)
+                else:
+                    tally._cost += _units(part_usd)  # an integer amount: straight to the units
+                tally.costed += 1
+            # What the breakdown leaves of the event's totals goes to (unattributed), exactly:
+            # fsum is 0 only when the exact sum is.
+            has_rest = fsum(rest) != 0.0
+            if has_rest or rest_input or rest_output:
+                tally = models.get(UNATTRIBUTED)
+                if tally is None:
+                    tally = models[UNATTRIBUTED] = Tally()
+                tally.events += 1
+                tally.input_tokens += rest_input
+                tally.output_tokens += rest_output
+                if has_rest:
+                    tally.cost_floats += rest
+                    tally.costed += 1
+            if duration > slowest_floor:
+                item = (duration, -order, run_id, task_id, agent, status)
+                if len(slowest) < 5:
+                    heapq.heappush(slowest, item)
+                else:
+                    heapq.heapreplace(slowest, item)
+                if len(slowest) == 5:
+                    slowest_floor = slowest[0][0]
+            feedback = entry.human_feedback
+            if feedback is not None and type(feedback) is not dict:
+                feedback = None
+            if status == "HIL-Paused" or feedback is not None:
+                hil(_HilEvent(run_id, task_id, agent, status, start, end, feedback))
+            order += 1
+        self._count = order
+        if run_events:
+            self._add_run_totals(
+                run,
+                (run_events, run_failed, run_paused, run_calls, run_input, run_output, run_unpriced),
+                run_first,
+                run_last,
+            )
+        for name, calls_made in collections.Counter(call_models).items():
+            _tally(models, name).calls += calls_made
+
+    @staticmethod
+    def _add_run_totals(
+        run: Section, counts: tuple[int, int, int, int, int, int, int], first: str, last: str
+    ) -> None:
+        """Add what :meth:`_add_lines_fast` kept of a run while it was current (see :meth:`Section.add`).
+
+        ``counts`` are the events, failed, paused, LLM calls, input tokens, output
+        tokens and unpriced calls; the durations and costs were appended as they came.
+        """
+        total = run.total
+        events, failed, paused, calls, input_tokens, output_tokens, unpriced = counts
+        total.events += events
+        total.failed += failed
+        total.paused += paused
+        total.calls += calls
+        total.input_tokens += input_tokens
+        total.output_tokens += output_tokens
+        total.unpriced += unpriced
+        total.costed += events
+        total.fold()  # keeps memory flat: pending floats only for the current run
+        if run.first_start is None or first < run.first_start:
+            run.first_start = first
+        if run.last_end is None or last > run.last_end:
+            run.last_end = last
 
     def _add_event(self, event: _Event, calls: Sequence[Any]) -> None:
         if not self._wanted(event):
             self.filtered_out += 1
             return
-        order = next(self._order)
+        order = self._count
+        self._count = order + 1
         charges = _model_charges(event)
         self.overall.add(event, order, charges)
         run = self.runs.get(event.run_id)
@@ -1018,7 +1270,7 @@ class ReportBuilder:
             run = self._new_run(event.run_id)
         run.add(event, order, charges)
         if calls:
-            self._remember_prompts(event, calls)
+            self._remember_prompts(event, calls, run.run_id or event.run_id)
 
     def _new_run(self, run_id: str) -> Section:
         if self.runs_detailed and len(self.runs) >= self._detailed_runs and self.filter.run is None:
@@ -1038,35 +1290,28 @@ class ReportBuilder:
             return False
         return (since is None or event.start >= since) and (until is None or event.start < until)
 
-    def _remember_prompts(self, event: _Event, calls: Sequence[Any]) -> None:
-        prompts = self._prompts
-        for call in calls:
-            # A dict from a whole-line parse, or a _FastCall from the fast decoder.
-            prompt = call.get("prompt") if type(call) is dict else getattr(call, "prompt", None)
-            if not prompt or type(prompt) is not str:
-                continue
-            key = hash(prompt)
-            seen = prompts.get(key)
-            if seen is None:
-                if len(prompts) < self._prompt_memory:
-                    prompts[key] = [event.task_id, event.agent, event.run_id, None]
-            elif seen[2] != event.run_id:
-                if seen[3] is None:
-                    seen[3] = {event.run_id}
-                else:
-                    seen[3].add(event.run_id)
+    def _remember_prompts(self, event: _Event, calls: Sequence[Any], run_id: str) -> None:
+        """Fingerprint each prompt (``hash`` of its text) for "prompts that repeat across runs".
 
-    def _remember_prompts_plain(self, run_id: str, task_id: str, agent: str, calls: list[_FastCall]) -> None:
+        ``run_id`` is the run section's own string, so the sets of runs share one string per run.
+        """
         prompts = self._prompts
         for call in calls:
-            prompt = call.prompt
-            if not prompt or type(prompt) is not str:
-                continue
-            key = hash(prompt)
+            # A dict from a whole-line parse (the prompt's text), or a _FastCall (its JSON literal).
+            if type(call) is dict:
+                prompt = call.get("prompt")
+                if not prompt or type(prompt) is not str:
+                    continue
+                key = _fingerprint(prompt)
+            else:
+                literal = getattr(call, "prompt", None)
+                if literal is None or len(literal) <= 2 or memoryview(literal)[0] != _QUOTE:
+                    continue
+                key = _literal_fingerprint(literal)
             seen = prompts.get(key)
             if seen is None:
                 if len(prompts) < self._prompt_memory:
-                    prompts[key] = [task_id, agent, run_id, None]
+                    prompts[key] = [event.task_id, event.agent, run_id, None]
             elif seen[2] != run_id:
                 if seen[3] is None:
                     seen[3] = {run_id}
@@ -1080,6 +1325,7 @@ class ReportBuilder:
 
     def parts(self) -> tuple[dict[str, Any], Iterator[dict[str, Any]], dict[str, Any]]:
         """The result in three parts, so a long list of runs can be written one run at a time."""
+        self._span_overall()
         overall = self.overall.result()
         head = {
             "filter": attrs.asdict(self.filter),
@@ -1091,6 +1337,16 @@ class ReportBuilder:
         runs = (self.runs[key].result() for key in sorted(self.runs, key=self._run_order))
         tail = {"overall": overall, "where_to_improve": self._improve(overall)}
         return head, runs, tail
+
+    def _span_overall(self) -> None:
+        """The overall first start and last end: the fast path leaves them to the runs'."""
+        overall = self.overall
+        for run in self.runs.values():
+            first, last = run.first_start, run.last_end
+            if first is not None and (overall.first_start is None or first < overall.first_start):
+                overall.first_start = first
+            if last is not None and (overall.last_end is None or last > overall.last_end):
+                overall.last_end = last
 
     def _run_order(self, run_id: str) -> tuple[str, str]:
         return (self.runs[run_id].first_start or "", run_id)
@@ -1226,6 +1482,56 @@ def _error_reason(extensions: object) -> str | None:
     return None
 
 
+# --- prompt fingerprints ---------------------------------------------------------------------
+# "Prompts that repeat across runs" compares prompts through a 64-bit fingerprint (the report keeps
+# fingerprints, never prompts) of their JSON string literal: the prompt as a writer that escapes only
+# what JSON requires writes it (", \ and control characters, the short escapes where there are some;
+# everything else as UTF-8). That is what wflogging writes (json and orjson alike), and
+# json.dumps(ensure_ascii=False), orjson and msgspec, so for their files this is the same as comparing
+# the texts. It lets the fast reader fingerprint the bytes of the line as they are, without making a
+# Python string of each prompt: prompts are most of an event's bytes, and this was a large part of the
+# report's time. A writer that escapes more (\uXXXX for non-ASCII, \/) writes other bytes for the same
+# text: its prompts still match each other, but a line read whole (an entry in another shape, or
+# ReportBuilder.read(parser="json" or "orjson")) has its prompt re-written the minimal way. With
+# xxhash installed (the [fast] extra) the fingerprint is xxh3-64, several times faster than hash().
+
+_QUOTE = ord('"')
+
+_xxh3: Callable[[Any], int] | None
+try:
+    from xxhash import xxh3_64_intdigest as _xxh3
+except ImportError:  # pragma: no cover - the fallback is hash(), exercised where xxhash is missing
+    _xxh3 = None
+
+
+def _literal_fingerprint(literal: Any) -> int:
+    """The fingerprint of a prompt's JSON string literal (bytes, or a ``msgspec.Raw``)."""
+    if _xxh3 is not None:
+        return _xxh3(literal)
+    return hash(bytes(literal))
+
+
+def _fingerprint(prompt: str) -> int:
+    """The fingerprint of a prompt's text: that of its JSON literal, written the minimal way."""
+    return _literal_fingerprint(_minimal_literal(prompt))
+
+
+def _minimal_literal(text: str) -> bytes:
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(text)
+        except TypeError:  # orjson refuses lone surrogates (which json.loads lets through)
+            pass
+    return json.dumps(text, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+_orjson_dumps: Callable[[str], bytes] | None
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - json.dumps writes the same literals, only slower
+    _orjson_dumps = None
+
+
 # --- reading lines fast ----------------------------------------------------------------------------
 # The report needs a dozen small fields of each entry, while most of a line's bytes are prompts and
 # completions. With msgspec installed, a line in the shape wflogging writes is decoded into the small
@@ -1244,10 +1550,13 @@ except ImportError:  # pragma: no cover - the whole-line parsers are tested by f
 
 if _HAVE_MSGSPEC:
     _UNSET = msgspec.UNSET
+    _NO_PROMPT = msgspec.Raw(b"null")
 
     class _FastCall(msgspec.Struct):
         model_name: str
-        prompt: Any = None  # hashed for "prompts that repeat across runs"; the completion is skipped
+        # As written in the line (no Python string is made of it): see "prompt fingerprints". The
+        # completion is skipped.
+        prompt: msgspec.Raw = _NO_PROMPT
 
     class _FastTimestamps(msgspec.Struct):
         start_time_utc: str
@@ -1288,7 +1597,7 @@ if _HAVE_MSGSPEC:
 
 
 class _PlainFacts(NamedTuple):
-    """The facts of an entry in the recorder's shape (see ReportBuilder.add_decoded)."""
+    """The facts of an entry in the recorder's shape, for Section.add_plain (a detailed run)."""
 
     run_id: str
     task_id: str
@@ -1309,53 +1618,30 @@ class _PlainFacts(NamedTuple):
 #: Pending floats are folded into exact units every this many events (a power of two, minus one).
 _FOLD_EVERY_MASK = (1 << 16) - 1
 
-#: What :func:`entry_decoder`'s function returns for one line.
-DecodedEntry = Any  # a parsed entry (dict), or a _FastEntry
+if _HAVE_MSGSPEC:
+    #: Reads a line into a _FastEntry, or raises one of _FAST_ERRORS.
+    _FAST_DECODER = msgspec.json.Decoder(_FastEntry)
 
 
-def entry_decoder(parser: str = "fastest") -> Callable[[bytes], DecodedEntry]:
-    """A function that reads one line (bytes, final newline allowed) for :meth:`ReportBuilder.add_decoded`.
+def _whole_line_decoder(parser: str) -> Callable[[bytes], dict[str, Any]]:
+    """A function that parses a line (``parser`` is ``"orjson"`` or ``"json"``) into an entry.
 
-    ``parser`` is ``"fastest"`` (``msgspec`` when installed, else the fastest
-    whole-line parser), ``"msgspec"``, ``"orjson"`` or ``"json"`` (the last two
-    parse every line whole). The function raises ``ValueError`` (or
-    :class:`~wflogging.cli.inputs.NotAnObject`) for a line that is not a JSON
-    object, as :func:`wflogging.read_events` would report it.
+    It raises ``ValueError`` (or :class:`~wflogging.cli.inputs.NotAnObject`) for a
+    line that is not a JSON object, as :func:`wflogging.read_events` would report it.
     """
-    if parser == "fastest":
-        parser = "msgspec" if _HAVE_MSGSPEC else "orjson"
-    if parser == "json":
-        return _whole_line_decoder(json.loads)
-    if parser == "orjson":
-        return _whole_line_decoder(parse_line)
-    if parser != "msgspec":
-        raise ValueError(f"unknown parser {parser!r}")
-    if not _HAVE_MSGSPEC:
-        raise ValueError("parser 'msgspec' needs msgspec (pip install 'wflogging[fast]')")
-    fast = msgspec.json.Decoder(_FastEntry).decode
-    whole = _whole_line_decoder(parse_line)
-    errors = _FAST_ERRORS
+    loads: Callable[[bytes], Any] = json.loads if parser == "json" else parse_line
 
-    def decode(line: bytes) -> DecodedEntry:
-        if not line.isascii():
-            # msgspec does not check the UTF-8 of the strings it skips; the reader calls such a line torn.
-            line.decode("utf-8")
-        try:
-            return fast(line)
-        except errors:
-            return whole(line)
-
-    return decode
-
-
-def _whole_line_decoder(loads: Callable[[bytes], Any]) -> Callable[[bytes], DecodedEntry]:
-    def decode(line: bytes) -> DecodedEntry:
+    def decode(line: bytes) -> dict[str, Any]:
         entry = loads(line)
         if type(entry) is not dict:
             raise NotAnObject(f"JSON {type(entry).__name__}, not an object")
         return entry
 
     return decode
+
+
+#: The fast path's fallback for a line that is not in the recorder's shape.
+_WHOLE_LINE_DECODER = _whole_line_decoder("orjson")
 
 
 def _fast_event(entry: _FastEntry) -> _Event:
