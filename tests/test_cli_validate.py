@@ -96,3 +96,11 @@ def test_parser_is_importable_for_the_docs() -> None:
     help_text = parser.format_help()
     for command in ("validate", "report", "show", "timeline", "demo"):
         assert command in help_text
+
+
+def test_version_names_the_installed_distribution() -> None:
+    """`wflogging --version` prints the installed version and exits 0."""
+    from importlib.metadata import version
+
+    result = run_cli_process("--version")
+    assert (result.code, result.out.strip()) == (0, f"wflogging {version('wflogging')}")
