@@ -308,3 +308,18 @@ def test_formatting_a_50_mb_class_prompt_allocates_under_three_times_its_size(na
         tracemalloc.stop()
     assert json.loads(line)["llm_trace"][0]["prompt"] == prompt
     assert peak < 3 * size, f"peak {peak / size:.2f}x the prompt's size"
+
+
+@pytest.mark.parametrize("name", SERIALIZERS)
+def test_text_that_mimics_a_long_string_placeholder_is_written_as_itself(name: str) -> None:
+    """Data holding the splice placeholder's text (its per-process token leaked) still gets a correct line."""
+    from wflogging.serialize import _LongTexts  # the token is random per process: only a test can know it
+
+    mimic = f"\x00wflogging-long-text:{_LongTexts._token}:1\x00"
+    fields = valid_fields(
+        event_id=EVENT_ID,
+        task_description=mimic,
+        llm_trace=[{"model_name": "m", "prompt": _long_text("\u00e9t\u00e9 \u2014 "), "completion": mimic}],
+    )
+    entry = wflogging.build_entry(fields, RUN_ID)
+    assert get_serializer(name).dumps_line(entry) == reference_line(entry) + b"\n"
