@@ -75,6 +75,9 @@ def event_fields(record: logging.LogRecord) -> Mapping[str, Any]:
     attributes = record.__dict__
     if "task_event" not in attributes:
         return attributes
+    bundled = attributes["task_event"]
+    if type(bundled) is dict and EVENT_KEYS.issuperset(bundled) and EVENT_KEYS.isdisjoint(attributes):
+        return bundled  # what _merge would copy it into (the recorder's form): no copy needed
     merged, problems = _merge(attributes)
     if problems:
         return {key: attributes[key] for key in _BUNDLE_KEYS.intersection(attributes)}

@@ -364,14 +364,14 @@ class _LongTexts:
         self.escaped_chunks = escaped_chunks
         self.texts: list[str] = []
 
-    def _placeholder(self, value: Any) -> Any:
-        if type(value) is str and len(value) >= (_HUGE_TEXT_CHARS if value.isascii() else self.minimum):
+    def _placeholder(self, value: str) -> str:
+        if len(value) >= (_HUGE_TEXT_CHARS if value.isascii() else self.minimum):
             self.texts.append(value)
             return f"\x00wflogging-long-text:{self._token}:{len(self.texts)}\x00"
         return value
 
     def line(self, data: Any, serialize: Callable[[Any], bytes]) -> bytes | None:
-        skeleton = _replace_leaves(data, self._placeholder)
+        skeleton = _replace_leaves(data, str, self._placeholder)
         if not self.texts:
             return None
         line = serialize(skeleton)
@@ -392,19 +392,23 @@ class _LongTexts:
         return b"".join(parts)
 
 
-def _replace_leaves(data: Any, replace: Callable[[Any], Any], skip: Container[str] = ()) -> Any:
-    """``data`` with each non-container value ``v`` as ``replace(v)``.
+def _replace_leaves(data: Any, leaf: type, replace: Callable[[Any], Any], skip: Container[str] = ()) -> Any:
+    """``data`` with each value ``v`` of type ``leaf`` (exactly) as ``replace(v)``.
 
     Only the containers on the way to a replaced value are copied; everything else
-    is shared with ``data``. ``skip`` names top-level keys not to look into.
+    is shared with ``data``. ``skip`` names top-level keys not to look into. Values
+    of other types are passed over where they are found, without a call: entries
+    with a tiny cost take this path on every line.
     """
     kind = type(data)
+    if kind is leaf:
+        return replace(data)
     if kind is dict or kind is EntryDict:
         copy: dict[Any, Any] | None = None
         for key, value in data.items():
             if key in skip:
                 continue
-            new = _replace_leaves(value, replace)
+            new = _replaced(value, leaf, replace)
             if new is not value:
                 if copy is None:
                     copy = dict(data)
@@ -413,13 +417,22 @@ def _replace_leaves(data: Any, replace: Callable[[Any], Any], skip: Container[st
     if kind is list or kind is tuple:
         items: list[Any] | None = None
         for index, value in enumerate(data):
-            new = _replace_leaves(value, replace)
+            new = _replaced(value, leaf, replace)
             if new is not value:
                 if items is None:
                     items = list(data)
                 items[index] = new
         return data if items is None else items
-    return replace(data)
+    return data
+
+
+def _replaced(value: Any, leaf: type, replace: Callable[[Any], Any]) -> Any:
+    kind = type(value)
+    if kind is leaf:
+        return replace(value)
+    if kind is dict or kind is list or kind is tuple or kind is EntryDict:
+        return _replace_leaves(value, leaf, replace)
+    return value
 
 
 def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
@@ -429,12 +442,11 @@ def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
     floats, so the trace and its prompts are not walked.
     """
 
-    def as_fragment(value: Any) -> Any:
-        if type(value) is float and spelled_differently(value):
-            return fragment(float.__repr__(value).encode("ascii"))
-        return value
+    def as_fragment(value: float) -> Any:
+        return fragment(float.__repr__(value).encode("ascii")) if spelled_differently(value) else value
 
-    return _replace_leaves(data, as_fragment, _FLOAT_FREE_ENTRY_FIELDS if type(data) is EntryDict else ())
+    skip = _FLOAT_FREE_ENTRY_FIELDS if type(data) is EntryDict else ()
+    return _replace_leaves(data, float, as_fragment, skip)
 
 
 #: Fields of a built entry that hold no float by construction (ids, text, integers).
