@@ -405,11 +405,7 @@ def _fast_text(value: Any, traits: _Traits) -> str:
     """A non-empty exact ``str`` (what :func:`schema.text` returns unchanged)."""
     if type(value) is not str or not value:
         raise _NotFast
-    if not value.isascii():
-        _note_wide_text(value, traits)
-    if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
-        traits.longest_text = len(value)
-    return value
+    return _fast_any_text(value, traits)
 
 
 def _note_wide_text(value: str, traits: _Traits) -> None:
