@@ -386,6 +386,50 @@ def test_report_and_reader_agree_on_torn_lines(tmp_path: Path, parser: str) -> N
     assert builder.result()["overall"]["events"] + builder.skipped == 2
 
 
+@pytest.mark.parametrize("parser", _PARSERS)
+def test_lines_across_the_read_buffer_are_read_whole(tmp_path: Path, parser: str) -> None:
+    """A file of several read buffers: lines cut by the buffer's end, one longer than the buffer, text in
+    any script, and faults placed right after a buffer's end are read as read_events reads them."""
+    rng = random.Random(5)
+    buffer = 1 << 20  # wflogging.cli.inputs.BATCH_BYTES: the lines below straddle its multiples
+    lines: list[bytes] = []
+    size = 0
+    # An entry whose completion (which the msgspec reader skips) is not UTF-8, a line cut short, JSON that
+    # is not an object, and a blank line (which is not torn).
+    not_utf8 = json.dumps(_recorder_entry("run-0", "1", ["p"], completion="\u00ff"), ensure_ascii=False)
+    faults = [not_utf8.encode().replace("\u00ff".encode(), b"\xff"), b'{"cut": "sh', b"[1, 2]", b""]
+    next_fault_after = buffer
+    task = 0
+    while faults or size < 3 * buffer:
+        if faults and size >= next_fault_after:  # the first line that starts after a buffer's end
+            line = faults.pop(0)
+            next_fault_after = (size // buffer + 1) * buffer
+        else:
+            task += 1
+            text = "".join(rng.choice("a\u00e9\u4e2d\U0001f600 ") for _ in range(rng.randint(1, 4000)))
+            if task == 7:
+                text = "x" * (buffer + 12_345)  # one line longer than the read buffer
+            entry = _recorder_entry(f"run-{task % 3}", f"{task % 5}", [text], completion=text[::-1])
+            line = json.dumps(entry, ensure_ascii=task % 2 == 0).encode()
+            if task == 3:
+                line += b"\r"  # a CRLF line ending
+        lines.append(line)
+        size += len(line) + 1
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b'\n{"no": "final newline"}')
+    torn: list[TornLine] = []
+    builder = ReportBuilder()
+    builder.read([str(path)], parser=parser, on_torn=torn.append)
+    expected = [item for item in wflogging.read_events(path) if isinstance(item, TornLine)]
+    assert [(t.line_number, t.offset, t.length, t.reason.split(" (")[0], t.head) for t in torn] == [
+        (t.line_number, t.offset, t.length, t.reason.split(" (")[0], t.head) for t in expected
+    ]
+    assert builder.unreadable == len(expected) == 4  # the three faults and the unfinished last line
+    reference = ReportBuilder()
+    reference.add_all(item.entry for item in wflogging.read_events(path) if not isinstance(item, TornLine))
+    assert builder.result() == {**reference.result(), "unreadable_lines": 4}
+
+
 def _recorder_entry(
     run_id: str, task_id: str, prompts: list[str], completion: str = "done"
 ) -> dict[str, Any]:

@@ -51,12 +51,20 @@ import json
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import attrs
 
 from wflogging import schema
-from wflogging.cli.inputs import DECODE_ERRORS, LineBatch, NotAnObject, Progress, read_line_batches, torn_line
+from wflogging.cli.inputs import (
+    DECODE_ERRORS,
+    Line,
+    LineBatch,
+    NotAnObject,
+    Progress,
+    read_line_batches,
+    torn_line,
+)
 from wflogging.reader import TornLine, parse_line
 
 __all__ = ["ReportBuilder", "ReportFilter", "parse_moment"]
@@ -950,7 +958,7 @@ class ReportBuilder:
 
     def _add_lines_whole(
         self,
-        decode: Callable[[bytes], dict[str, Any]],
+        decode: Callable[[Line], dict[str, Any]],
         batch: LineBatch,
         on_torn: Callable[[TornLine], None] | None,
     ) -> None:
@@ -1013,12 +1021,13 @@ class ReportBuilder:
         fold_every_mask = _FOLD_EVERY_MASK
         quote = _QUOTE
         slowest_floor = slowest[0][0] if len(slowest) == 5 else -1.0  # durations are >= 0
+        # msgspec does not check the UTF-8 of the strings it skips (the reader calls such a line torn), so
+        # the lines of a batch that was not checked at once are checked one by one.
+        utf8 = batch.utf8
         for index, line in enumerate(batch.lines):
             try:
-                if not line.isascii():
-                    # msgspec does not check the UTF-8 of the strings it skips (the reader calls such a
-                    # line torn).
-                    line.decode("utf-8")
+                if not utf8:
+                    str(line, "utf-8")
                 entry = decode(line)
             except UnicodeDecodeError as exc:
                 self._torn(torn_line(batch, index, exc), on_torn)
@@ -1623,15 +1632,23 @@ if _HAVE_MSGSPEC:
     _FAST_DECODER = msgspec.json.Decoder(_FastEntry)
 
 
-def _whole_line_decoder(parser: str) -> Callable[[bytes], dict[str, Any]]:
+def _loads_bytes(line: Line) -> Any:
+    """``json.loads`` for a line that may be a view (which it does not take)."""
+    return json.loads(bytes(line))
+
+
+def _whole_line_decoder(parser: str) -> Callable[[Line], dict[str, Any]]:
     """A function that parses a line (``parser`` is ``"orjson"`` or ``"json"``) into an entry.
 
     It raises ``ValueError`` (or :class:`~wflogging.cli.inputs.NotAnObject`) for a
     line that is not a JSON object, as :func:`wflogging.read_events` would report it.
     """
-    loads: Callable[[bytes], Any] = json.loads if parser == "json" else parse_line
+    # json.loads (parse_line too, where orjson is missing) takes only bytes, not a view of a buffer.
+    loads: Callable[[Line], Any] = _loads_bytes
+    if parser != "json" and parse_line is not json.loads:
+        loads = cast("Callable[[Line], Any]", parse_line)  # orjson.loads, which takes any buffer
 
-    def decode(line: bytes) -> dict[str, Any]:
+    def decode(line: Line) -> dict[str, Any]:
         entry = loads(line)
         if type(entry) is not dict:
             raise NotAnObject(f"JSON {type(entry).__name__}, not an object")
