@@ -299,7 +299,7 @@ def _entries(draw: st.DrawFn) -> dict[str, Any]:
             {
                 "call_sequence": n,
                 "model_name": name,
-                "prompt": draw(st.sampled_from(["", "p", "q", "é\n"])),
+                "prompt": draw(st.sampled_from(["", "p", "q", "é\n", None, 7])),
                 "completion": draw(st.text(max_size=5)),
             }
             for n, name in enumerate(models, start=1)

@@ -1007,7 +1007,8 @@ class ReportBuilder:
         hil = overall.hil.append
         prompts = self._prompts
         prompt_memory = self._prompt_memory
-        xxh3 = _xxh3  # _literal_fingerprint, inlined
+        remembered = prompts.get
+        fingerprint = _fingerprint_literal
         call_models: list[str] = []  # the model of every LLM call, counted at the end
         count_model = call_models.append
         order = self._count
@@ -1169,19 +1170,20 @@ class ReportBuilder:
             cell.costed += 1
             for call in calls:
                 count_model(call.model_name)
-                # Prompts that repeat across runs (as _remember_prompts keeps them).
+                # Prompts that repeat across runs (as _remember_prompts keeps them). Only a JSON string
+                # (not "") is remembered, so only a literal not found needs that checked.
                 prompt = call.prompt
-                if len(prompt) > 2 and memoryview(prompt)[0] == quote:  # a JSON string, not ""
-                    key = xxh3(prompt) if xxh3 is not None else hash(bytes(prompt))
-                    seen = prompts.get(key)
-                    if seen is None:
-                        if len(prompts) < prompt_memory:
-                            prompts[key] = [task_id, agent, run_id, None]
-                    elif seen[2] != run_id:
-                        if seen[3] is None:
-                            seen[3] = {run_id}
-                        else:
-                            seen[3].add(run_id)
+                key = fingerprint(prompt)
+                seen = remembered(key)
+                if seen is None:
+                    if len(prompts) < prompt_memory and len(prompt) > 2 and memoryview(prompt)[0] == quote:
+                        prompts[key] = [task_id, agent, run_id, None]
+                elif seen[2] != run_id:
+                    others = seen[3]
+                    if others is None:
+                        seen[3] = {run_id}
+                    else:
+                        others.add(run_id)
             rest = [usd]
             rest_input = input_tokens
             rest_output = output_tokens
@@ -1203,9 +1205,9 @@ class ReportBuilder:
                 else:
                     tally._cost += _units(part_usd)  # an integer amount: straight to the units
                 tally.costed += 1
-            # What the breakdown leaves of the event's totals goes to (unattributed), exactly:
-            # fsum is 0 only when the exact sum is.
-            has_rest = fsum(rest) != 0.0
+            # What the breakdown leaves of the event's totals goes to (unattributed), exactly: fsum is 0
+            # only when the exact sum is (and two numbers compare exactly).
+            has_rest = usd != part_usd if len(rest) == 2 else fsum(rest) != 0.0
             if has_rest or rest_input or rest_output:
                 tally = models.get(UNATTRIBUTED)
                 if tally is None:
@@ -1316,7 +1318,7 @@ class ReportBuilder:
                 literal = getattr(call, "prompt", None)
                 if literal is None or len(literal) <= 2 or memoryview(literal)[0] != _QUOTE:
                     continue
-                key = _literal_fingerprint(literal)
+                key = _fingerprint_literal(literal)
             seen = prompts.get(key)
             if seen is None:
                 if len(prompts) < self._prompt_memory:
@@ -1513,16 +1515,17 @@ except ImportError:  # pragma: no cover - the fallback is hash(), exercised wher
     _xxh3 = None
 
 
-def _literal_fingerprint(literal: Any) -> int:
-    """The fingerprint of a prompt's JSON string literal (bytes, or a ``msgspec.Raw``)."""
-    if _xxh3 is not None:
-        return _xxh3(literal)
+def _hash_literal(literal: Any) -> int:
     return hash(bytes(literal))
+
+
+#: The fingerprint of a prompt's JSON string literal (bytes, or a ``msgspec.Raw``): xxh3 where installed.
+_fingerprint_literal: Callable[[Any], int] = _hash_literal if _xxh3 is None else _xxh3
 
 
 def _fingerprint(prompt: str) -> int:
     """The fingerprint of a prompt's text: that of its JSON literal, written the minimal way."""
-    return _literal_fingerprint(_minimal_literal(prompt))
+    return _fingerprint_literal(_minimal_literal(prompt))
 
 
 def _minimal_literal(text: str) -> bytes:
@@ -1561,28 +1564,28 @@ if _HAVE_MSGSPEC:
     _UNSET = msgspec.UNSET
     _NO_PROMPT = msgspec.Raw(b"null")
 
-    class _FastCall(msgspec.Struct):
+    class _FastCall(msgspec.Struct, gc=False):
         model_name: str
         # As written in the line (no Python string is made of it): see "prompt fingerprints". The
         # completion is skipped.
         prompt: msgspec.Raw = _NO_PROMPT
 
-    class _FastTimestamps(msgspec.Struct):
+    class _FastTimestamps(msgspec.Struct, gc=False):
         start_time_utc: str
         end_time_utc: str
         duration_seconds: float
 
-    class _FastTokens(msgspec.Struct, forbid_unknown_fields=True):
+    class _FastTokens(msgspec.Struct, forbid_unknown_fields=True, gc=False):
         input: int
         output: int
         cached: Any = None
 
-    class _FastModelCost(msgspec.Struct):
+    class _FastModelCost(msgspec.Struct, gc=False):
         cost_usd: int | float
         input_tokens: int
         output_tokens: int
 
-    class _FastCost(msgspec.Struct, forbid_unknown_fields=True):
+    class _FastCost(msgspec.Struct, forbid_unknown_fields=True, gc=False):
         # Unknown keys (the aliases read_cost understands, among others) send the line to the full parse.
         total_cost_usd: int | float | msgspec.UnsetType = _UNSET
         tokens: _FastTokens | msgspec.UnsetType = _UNSET
@@ -1590,7 +1593,7 @@ if _HAVE_MSGSPEC:
         unpriced_calls: int = 0
         llm_calls: Any = None
 
-    class _FastEntry(msgspec.Struct):
+    class _FastEntry(msgspec.Struct, gc=False):
         workflow_run_id: str
         task_id: str
         agent_name: str
