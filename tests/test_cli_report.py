@@ -146,6 +146,79 @@ def test_human_waits_are_paired_with_their_pauses(
     assert all(i["wait_seconds"] % 60 == 0 and i["wait_seconds"] >= 60 for i in items)
 
 
+def _minute(minutes: int) -> str:
+    return f"2026-03-01T10:{minutes:02d}:00.000000Z"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from(["r1", "r2"]),
+            st.sampled_from(["1.1", "1.2"]),
+            st.booleans(),  # a pause, else an answer
+            st.integers(min_value=0, max_value=20),  # start
+            st.integers(min_value=0, max_value=20),  # length
+        ),
+        max_size=30,
+    )
+)
+def test_pauses_get_the_first_free_answer_after_them(events: list[tuple[str, str, bool, int, int]]) -> None:
+    """As the report's definitions say: pauses in order of their end each take the first answer (in order of
+    start) of their run and task that starts at or after they end and is not taken; the rest stand alone."""
+    entries = []
+    for number, (run_id, task_id, paused, start, length) in enumerate(events):
+        entry = _recorder_entry(run_id, task_id, ["p"])
+        entry["status"] = "HIL-Paused" if paused else "Success"
+        entry["timestamps"] = {
+            "start_time_utc": _minute(start),
+            "end_time_utc": _minute(start + length),
+            "duration_seconds": length * 60.0,
+        }
+        if not paused:
+            entry["human_feedback"] = {
+                "type": "HIL-Approval",
+                "content": f"answer {number}",
+                "timestamp_utc": _minute(start),
+            }
+        entries.append(entry)
+    pauses = sorted(
+        (e for e in entries if e["status"] == "HIL-Paused"),
+        key=lambda e: (e["timestamps"]["end_time_utc"], e["task_id"]),
+    )
+    answers = sorted(
+        (e for e in entries if e["human_feedback"]),
+        key=lambda e: (e["timestamps"]["start_time_utc"], e["task_id"]),
+    )
+    taken: set[int] = set()
+    expected = []
+    for pause in pauses:
+        found = next(
+            (
+                index
+                for index, answer in enumerate(answers)
+                if index not in taken
+                and (answer["workflow_run_id"], answer["task_id"])
+                == (pause["workflow_run_id"], pause["task_id"])
+                and answer["timestamps"]["start_time_utc"] >= pause["timestamps"]["end_time_utc"]
+            ),
+            None,
+        )
+        if found is not None:
+            taken.add(found)
+        content = None if found is None else answers[found]["human_feedback"]["content"]
+        expected.append((pause["workflow_run_id"], pause["task_id"], True, content))
+    expected += [
+        (a["workflow_run_id"], a["task_id"], False, a["human_feedback"]["content"])
+        for index, a in enumerate(answers)
+        if index not in taken
+    ]
+    builder = ReportBuilder()
+    builder.add_all(entries)
+    items = builder.result()["overall"]["human_feedback"]
+    assert [(i["workflow_run_id"], i["task_id"], i["paused"], i["answer"]) for i in items] == expected
+
+
 def test_run_and_time_filters(event_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
     """--run keeps one run (by id prefix); --since/--until keep tasks started in [since, until)."""
     run_ids = write_workflow(event_log, runs=3, tasks=6)

@@ -43,6 +43,7 @@ Definitions, so every number can be recomputed from the events:
 
 from __future__ import annotations
 
+import bisect
 import collections
 import functools
 import heapq
@@ -796,28 +797,39 @@ def _nearest_rank(ordered: list[float], share: float) -> float | None:
 
 
 def _pair_feedback(events: list[_HilEvent]) -> list[dict[str, Any]]:
-    """Each HIL pause with the answer that resumed it, and feedback given without a pause."""
+    """Each HIL pause with the answer that resumed it, and feedback given without a pause.
+
+    Pauses are taken in order of their end; each gets the first answer (in order
+    of start) of the same run and task that starts at or after the pause ends and
+    that no earlier pause got. Within one run and task the pauses' ends only grow,
+    so every answer before the last one given out is either given out or starts
+    too early for the pauses still to come: a binary search from there finds the
+    answer, with no scan of all answers for each pause.
+    """
     pauses = sorted((e for e in events if e.status == "HIL-Paused"), key=lambda e: (e.end or "", e.task_id))
     answers = sorted(
         (e for e in events if e.feedback is not None and e.status != "HIL-Paused"),
         key=lambda e: (e.start or "", e.task_id),
     )
+    # (run, task) -> the starts of its answers and their indexes in answers, in that order.
+    by_task: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
+    for index, answer in enumerate(answers):
+        starts, indexes = by_task.setdefault((answer.run_id, answer.task_id), ([], []))
+        starts.append(answer.start or "")
+        indexes.append(index)
+    given_upto: dict[tuple[str, str], int] = {}  # the position after the last answer given out
     used: set[int] = set()
     items: list[dict[str, Any]] = []
     for pause in pauses:
-        answer = next(
-            (
-                index
-                for index, e in enumerate(answers)
-                if index not in used
-                and (e.run_id, e.task_id) == (pause.run_id, pause.task_id)
-                and (e.start or "") >= (pause.end or "")
-            ),
-            None,
-        )
-        if answer is not None:
-            used.add(answer)
-        feedback = answers[answer].feedback if answer is not None else pause.feedback
+        key = (pause.run_id, pause.task_id)
+        feedback = pause.feedback
+        if key in by_task:
+            starts, indexes = by_task[key]
+            position = max(bisect.bisect_left(starts, pause.end or ""), given_upto.get(key, 0))
+            if position < len(starts):
+                given_upto[key] = position + 1
+                used.add(indexes[position])
+                feedback = answers[indexes[position]].feedback
         items.append(_hil_item(pause, feedback))
     items += [_hil_item(None, e.feedback, e) for index, e in enumerate(answers) if index not in used]
     return items
