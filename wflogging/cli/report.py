@@ -899,7 +899,9 @@ class ReportBuilder:
         self.filtered_out = 0
         self.unreadable = 0  # torn lines, counted by the caller
         self._count = 0  # events counted so far: the next event's order
-        # Prompt hash -> [task_id, agent, first run, other runs or None]; bounded, see improve().
+        # Prompt fingerprint -> [task_id, agent, first run, last run, later runs or None]: a run is added to
+        # the later runs when it sends the prompt after another run did (so a run that comes back is there
+        # twice; improve() counts distinct runs). Bounded, see improve().
         self._prompts: dict[int, list[Any]] = {}
         self._prompt_memory = prompt_memory
         self._detailed_runs = detailed_runs
@@ -1189,13 +1191,14 @@ class ReportBuilder:
                 seen = remembered(key)
                 if seen is None:
                     if len(prompts) < prompt_memory and len(prompt) > 2 and memoryview(prompt)[0] == quote:
-                        prompts[key] = [task_id, agent, run_id, None]
-                elif seen[2] != run_id:
-                    others = seen[3]
+                        prompts[key] = [task_id, agent, run_id, run_id, None]
+                elif seen[3] is not run_id:
+                    seen[3] = run_id
+                    others = seen[4]
                     if others is None:
-                        seen[3] = {run_id}
+                        seen[4] = [run_id]
                     else:
-                        others.add(run_id)
+                        others.append(run_id)
             rest = [usd]
             rest_input = input_tokens
             rest_output = output_tokens
@@ -1316,7 +1319,8 @@ class ReportBuilder:
     def _remember_prompts(self, event: _Event, calls: Sequence[Any], run_id: str) -> None:
         """Fingerprint each prompt (``hash`` of its text) for "prompts that repeat across runs".
 
-        ``run_id`` is the run section's own string, so the sets of runs share one string per run.
+        ``run_id`` is the run section's own string: one string per run, so that the runs kept for each
+        prompt share it and the last run is recognised by identity.
         """
         prompts = self._prompts
         for call in calls:
@@ -1334,12 +1338,13 @@ class ReportBuilder:
             seen = prompts.get(key)
             if seen is None:
                 if len(prompts) < self._prompt_memory:
-                    prompts[key] = [event.task_id, event.agent, run_id, None]
-            elif seen[2] != run_id:
-                if seen[3] is None:
-                    seen[3] = {run_id}
+                    prompts[key] = [event.task_id, event.agent, run_id, run_id, None]
+            elif seen[3] is not run_id:
+                seen[3] = run_id
+                if seen[4] is None:
+                    seen[4] = [run_id]
                 else:
-                    seen[3].add(run_id)
+                    seen[4].append(run_id)
 
     def result(self) -> dict[str, Any]:
         """The report as plain JSON data (what ``--format json`` prints)."""
@@ -1410,8 +1415,8 @@ class ReportBuilder:
         )[:3]
         repeated = sorted(
             (
-                {"task_id": task, "agent_name": agent, "runs": 1 + len(others)}
-                for task, agent, _, others in self._prompts.values()
+                {"task_id": task, "agent_name": agent, "runs": len({first, *others})}
+                for task, agent, first, _, others in self._prompts.values()
                 if others
             ),
             key=lambda row: (-row["runs"], row["task_id"], row["agent_name"]),
