@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import datetime as dt
 import functools
 import heapq
 import itertools
@@ -224,9 +225,15 @@ def _has_offset(value: str) -> bool:
     return len(value) > 6 and value[-6] in "+-" and value[-3] == ":"
 
 
-def _seconds_between(earlier: str, later: str) -> float:
-    start = schema.instant(earlier, "t")
-    end = schema.instant(later, "t")
+def _seconds_between(earlier: str, later: str) -> float | None:
+    """Seconds from one timestamp in :func:`_canonical` form to another; ``None`` if one is not a date."""
+    try:
+        # Both are UTC, so their dates and times without the "Z" differ by as much (and fromisoformat,
+        # in C, is several times faster than schema.instant, which takes every RFC 3339 form).
+        start = dt.datetime.fromisoformat(earlier[:26])
+        end = dt.datetime.fromisoformat(later[:26])
+    except ValueError:
+        return None
     return (end - start).total_seconds()
 
 
@@ -844,7 +851,7 @@ def _hil_item(
     wait = None
     if pause is not None and pause.end is not None and answered_at is not None:
         seconds = _seconds_between(pause.end, answered_at)
-        wait = seconds if seconds >= 0 else None
+        wait = seconds if seconds is not None and seconds >= 0 else None
     return {
         "workflow_run_id": source.run_id,
         "task_id": source.task_id,
