@@ -884,7 +884,8 @@ class ReportBuilder:
     report must remember: 8 bytes per event (durations, for exact
     percentiles), each failure and HIL pause, a few hundred bytes per run, the
     distinct agents, models and task ids, and at most ``prompt_memory`` prompt
-    fingerprints (for "prompts that repeat across runs"). Run sections keep
+    fingerprints (for "prompts that repeat across runs"), each with the runs
+    that sent it after another run did (8 bytes a run). Run sections keep
     their breakdowns (by agent, model and task, failures, pauses) while the
     report covers at most ``detailed_runs`` runs, or when one run is selected;
     beyond that they keep their totals and the breakdowns are reported over all
