@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import random
 import statistics
 import subprocess
 import sys
+import threading
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -502,6 +504,26 @@ def test_lines_across_the_read_buffer_are_read_whole(tmp_path: Path, parser: str
     reference = ReportBuilder()
     reference.add_all(item.entry for item in wflogging.read_events(path) if not isinstance(item, TornLine))
     assert builder.result() == {**reference.result(), "unreadable_lines": 4}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_is_read_like_the_file(event_log: EventLog, tmp_path: Path) -> None:
+    """A path that is a pipe (as ``<(zcat events.gz)`` gives) cannot be read into the reused buffer, which
+    needs a regular file; it is read through a buffered stream, with the same report."""
+    write_workflow(event_log, runs=2, tasks=6)
+    pipe = tmp_path / "events.pipe"
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        with pipe.open("wb") as stream:
+            stream.write(event_log.path.read_bytes())
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    from_pipe = _report_with("fastest", pipe)
+    writer.join()
+    assert from_pipe == _report_with("fastest", event_log.path)
+    assert from_pipe["overall"]["events"] == len(events_in(event_log.path))
 
 
 def _recorder_entry(

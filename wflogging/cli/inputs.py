@@ -253,8 +253,11 @@ def torn_line(batch: LineBatch, index: int, exc: Exception) -> TornLine | None:
 
 def _is_plain_file(raw: io.FileIO) -> bool:
     """Whether ``raw`` is a regular file that is not gzip (so :func:`_file_batches` can read it)."""
-    descriptor = raw.fileno()
-    return stat.S_ISREG(os.fstat(descriptor).st_mode) and os.pread(descriptor, 2, 0) != _GZIP_MAGIC
+    if not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
+        return False  # a pipe or a device: read through a buffer, which can peek without seeking
+    head = raw.read(2)
+    raw.seek(0)
+    return head != _GZIP_MAGIC
 
 
 def _file_batches(
