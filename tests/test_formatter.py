@@ -142,11 +142,11 @@ def test_fmt_adds_exactly_the_named_record_fields_under_extensions_log(run_id: s
     assert entry["extensions"] == {"log": {"levelname": "WARNING", "message": "task 1.1 done"}}
 
 
-def test_exc_info_adds_extensions_error(
+def test_exc_info_adds_extensions_error_on_request(
     run_id: str, schema_validator: jsonschema.protocols.Validator
 ) -> None:
-    """logger.exception adds extensions.error with the exception's type, message and traceback."""
-    log = _stream_log(wflogging.TaskEventFormatter())
+    """With error_details, logger.exception adds extensions.error: type, message and traceback."""
+    log = _stream_log(wflogging.TaskEventFormatter(error_details=True))
     try:
         raise KeyError("missing-key")
     except KeyError:

@@ -125,10 +125,14 @@ def test_run_is_the_one_current_where_the_recorder_was_entered(
 # --- failure paths ------------------------------------------------------------------------
 
 
-def test_exception_propagates_unchanged_and_event_is_failed_with_details(
-    event_log: EventLog, schema_validator: jsonschema.protocols.Validator
+def test_exception_propagates_unchanged_and_event_is_failed_with_the_sop_fields_only(
+    event_log: EventLog, schema_validator: jsonschema.protocols.Validator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The block's exception reaches the caller as the same object; the event is Failed with its details."""
+    """The block's exception reaches the caller as the same object; the event is Failed with ten fields.
+
+    The reason goes to ``<logger>.failures`` as an ordinary ERROR record with the
+    traceback, carrying the event's id.
+    """
     error = ValueError("tests are red: 3 failures")
 
     def failing_task() -> None:
@@ -136,30 +140,39 @@ def test_exception_propagates_unchanged_and_event_is_failed_with_details(
             t.llm_call(model_name="m", prompt="p", completion="c")
             raise error
 
-    with wflogging.workflow_run(), pytest.raises(ValueError, match="tests are red") as raised:
+    with wflogging.workflow_run() as run_id, pytest.raises(ValueError, match="tests are red") as raised:
         failing_task()
     assert raised.value is error
     (entry,) = valid_entries(event_log, schema_validator)
     assert entry["status"] == "Failed"
     assert entry["llm_trace"][0]["prompt"] == "p"
-    assert entry["extensions"] == {
-        "error": {"reason": "exception", "type": "ValueError", "message": "tests are red: 3 failures"}
-    }
+    assert list(entry) == list(wflogging.schema.FIELD_ORDER)
+    (failure,) = [r for r in caplog.records if r.name == f"{event_log.logger.name}.failures"]
+    assert failure.levelno == logging.ERROR
+    assert failure.exc_info is not None
+    assert failure.exc_info[1] is error
+    assert failure.event_id == entry["event_id"]  # type: ignore[attr-defined]
+    assert failure.workflow_run_id == run_id  # type: ignore[attr-defined]
+    assert "1.2" in failure.getMessage()
+    assert "ValueError: tests are red: 3 failures" in failure.getMessage()
+    assert failure.filename == "test_recorder.py"  # points at the task's code, not at wflogging
 
 
-def test_failure_details_off_keeps_only_the_sop_fields(
+def test_failure_details_on_request_adds_extensions_error(
     event_log: EventLog, schema_validator: jsonschema.protocols.Validator
 ) -> None:
-    """failure_details=False writes a Failed event with nothing beyond the ten SOP fields."""
+    """failure_details=True adds the optional eleventh key with the exception's type and message."""
     with (
         wflogging.workflow_run(),
         pytest.raises(RuntimeError),
-        wflogging.record_task(event_log.logger, failure_details=False, **TASK),
+        wflogging.record_task(event_log.logger, failure_details=True, **TASK),
     ):
-        raise RuntimeError("secret path /home/x")
+        raise RuntimeError("tests are red: 3 failures")
     (entry,) = valid_entries(event_log, schema_validator)
     assert entry["status"] == "Failed"
-    assert list(entry) == list(wflogging.schema.FIELD_ORDER)
+    assert entry["extensions"] == {
+        "error": {"reason": "exception", "type": "RuntimeError", "message": "tests are red: 3 failures"}
+    }
 
 
 def test_keyboard_interrupt_is_logged_as_failed_interrupted_and_propagates(
@@ -169,7 +182,7 @@ def test_keyboard_interrupt_is_logged_as_failed_interrupted_and_propagates(
     with (
         wflogging.workflow_run(),
         pytest.raises(KeyboardInterrupt),
-        wflogging.record_task(event_log.logger, **TASK),
+        wflogging.record_task(event_log.logger, failure_details=True, **TASK),
     ):
         raise KeyboardInterrupt
     (entry,) = valid_entries(event_log, schema_validator)
@@ -204,7 +217,7 @@ def test_cancelled_asyncio_task_is_logged_as_failed_cancelled_and_stays_cancelle
     assert finished.cancelled()
     (entry,) = valid_entries(event_log, schema_validator)
     assert entry["status"] == "Failed"
-    assert entry["extensions"]["error"]["reason"] == "cancelled"
+    assert list(entry) == list(wflogging.schema.FIELD_ORDER)
     assert entry["llm_trace"][0]["prompt"] == "before the cancel"
 
 
@@ -212,7 +225,7 @@ def test_fail_marks_the_task_failed_without_an_exception(
     event_log: EventLog, schema_validator: jsonschema.protocols.Validator
 ) -> None:
     """t.fail(message) ends the task Failed with the message in extensions.error, raising nothing."""
-    with wflogging.workflow_run(), wflogging.record_task(event_log.logger, **TASK) as t:
+    with wflogging.workflow_run(), wflogging.record_task(event_log.logger, failure_details=True, **TASK) as t:
         t.fail("reviewer agent rejected the diff")
     (entry,) = valid_entries(event_log, schema_validator)
     assert entry["status"] == "Failed"
@@ -329,10 +342,13 @@ def test_failure_level_lets_other_handlers_pick_out_failures(event_log: EventLog
 
     class Levels(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            levels.append(record.levelno)
+            if record.name == event_log.logger.name:  # the events, not the failure's reason record
+                levels.append(record.levelno)
 
     event_log.logger.addHandler(Levels())
-    recorder = wflogging.record_task(event_log.logger, failure_level=logging.ERROR, **TASK)
+    recorder = wflogging.record_task(
+        event_log.logger, failure_level=logging.ERROR, failure_details=True, **TASK
+    )
     with wflogging.workflow_run():
         with recorder:
             pass
@@ -353,10 +369,13 @@ class _MessageCounted(Exception):
         return "boom"
 
 
-def test_disabled_level_logs_nothing_builds_nothing_and_the_exception_still_propagates(
-    event_log: EventLog, capsys: pytest.CaptureFixture[str]
+def test_disabled_level_logs_no_event_builds_nothing_and_the_exception_still_propagates(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A disabled event level: no event, reject or stderr, nothing built; the exception propagates."""
+    """A disabled event level: no event, reject or stderr; the exception propagates.
+
+    The failure's reason is an ERROR record of its own, so it still reaches ``<logger>.failures``.
+    """
     event_log.logger.setLevel(logging.WARNING)
     raised = _MessageCounted()
     recorders: list[wflogging.TaskRecorder] = []
@@ -373,7 +392,7 @@ def test_disabled_level_logs_nothing_builds_nothing_and_the_exception_still_prop
         with wflogging.record_task(event_log.logger, **TASK):
             pass
     assert caught.value is raised
-    assert raised.reads == 0  # the failure details were never built
+    assert [r.name for r in caplog.records] == [f"{event_log.logger.name}.failures"]
     assert event_log.entries() == []
     assert event_log.rejects() == []
     assert capsys.readouterr().err == ""
@@ -383,7 +402,9 @@ def test_disabled_level_logs_nothing_builds_nothing_and_the_exception_still_prop
 def test_disabled_success_level_still_logs_failures_at_an_enabled_failure_level(event_log: EventLog) -> None:
     """The level is chosen from the outcome before the check: an ERROR failure passes a WARNING logger."""
     event_log.logger.setLevel(logging.WARNING)
-    recorder = wflogging.record_task(event_log.logger, failure_level=logging.ERROR, **TASK)
+    recorder = wflogging.record_task(
+        event_log.logger, failure_level=logging.ERROR, failure_details=True, **TASK
+    )
     with wflogging.workflow_run():
         with recorder:
             pass
@@ -722,6 +743,11 @@ def test_cost_roll_up_without_prices_totals_tokens_per_model_and_states_no_money
             },
             "small": {"calls": 1, "input_tokens": 400, "output_tokens": 40, "cached_tokens": 0},
         },
+        "per_call": [
+            {"call_sequence": 1, "input_tokens": 1000, "output_tokens": 500, "latency_seconds": 1.5},
+            {"call_sequence": 2, "input_tokens": 2000, "output_tokens": 100, "cached_tokens": 1500},
+            {"call_sequence": 3, "input_tokens": 400, "output_tokens": 40},
+        ],
     }
 
 

@@ -129,9 +129,11 @@ def test_put_timeout_waits_for_room_before_dropping(tmp_path: Path) -> None:
 
 
 def test_exc_info_survives_the_queue_as_extensions_error(tmp_path: Path) -> None:
-    """logger.exception through the queue still writes extensions.error with the traceback."""
+    """logger.exception through the queue still writes extensions.error (error_details on the far side)."""
     path = tmp_path / "events.jsonl"
-    handler = TaskEventQueueHandler(handlers=[wflogging.TaskEventHandler(path)])
+    target = wflogging.TaskEventHandler(path)
+    target.setFormatter(wflogging.TaskEventFormatter(error_details=True))
+    handler = TaskEventQueueHandler(handlers=[target])
     logger = unique_logger()
     logger.addHandler(handler)
 
@@ -258,4 +260,5 @@ def test_queueing_leaves_the_callers_record_whole_for_the_handlers_after_it(tmp_
     assert record.exc_info is not None
     assert record.exc_info[0] is RuntimeError
     [entry] = _entries(path)
-    assert entry["extensions"]["error"]["message"] == "tool timed out"
+    assert entry["status"] == "Failed"
+    assert "extensions" not in entry  # the default: the SOP's ten fields

@@ -27,6 +27,9 @@ __all__ = ["NotATaskEvent", "TaskEventFilter", "TaskEventFormatter"]
 
 #: Where :class:`TaskEventFilter` leaves the entry it built for the formatter.
 ENTRY_ATTRIBUTE = "_wflogging_entry"
+#: Where a queue handler keeps a record's exception (``type``, ``message``, ``traceback``)
+#: once ``exc_info`` has been cleared for the queue, for a formatter with ``error_details``.
+ERROR_ATTRIBUTE = "_wflogging_error"
 
 
 class NotATaskEvent(ValueError):
@@ -57,6 +60,11 @@ class TaskEventFormatter(JsonFormatter):
         max_field_chars, max_field_bytes: cap each prompt and completion at this
             many characters / UTF-8 bytes, with a marker and the original length
             (``extensions.truncated``). Off by default: the SOP promises full prompts.
+        error_details: for a record logged with an exception (``logger.exception``,
+            ``exc_info=``), add ``extensions.error`` (``type``, ``message``,
+            ``traceback``) to the entry. Off by default: an entry has exactly the
+            SOP's ten fields, and the exception stays in the record for ordinary
+            handlers to print.
 
     The entry built for a record is kept on the record, so every wflogging
     formatter and handler that sees the record (a file and an OTLP exporter, say)
@@ -82,6 +90,7 @@ class TaskEventFormatter(JsonFormatter):
         redact: bool | Redactor = False,
         max_field_chars: int | None = None,
         max_field_bytes: int | None = None,
+        error_details: bool = False,
     ) -> None:
         super().__init__(
             fmt,
@@ -99,6 +108,8 @@ class TaskEventFormatter(JsonFormatter):
         self.rejects = RejectSink(rejects_file)
         #: Applied to every entry and every reject (``None``: no redaction).
         self.redactor: Redactor | None = Redactor() if redact is True else (redact or None)
+        #: Whether an exception logged with the event goes under ``extensions.error``.
+        self.error_details = error_details
         self.size_cap: FieldSizeCap | None = (
             None
             if max_field_chars is None and max_field_bytes is None
@@ -121,30 +132,36 @@ class TaskEventFormatter(JsonFormatter):
             )
         fields = event_fields(record)
         shared = shared_entry(record, fields)
-        if not (self.record_fields or record.exc_info or self.redactor or self.size_cap):
+        error = self._error(record) if self.error_details else None
+        if not (self.record_fields or error or self.redactor or self.size_cap):
             return shared  # not copied: the line is written from it, never changed
         entry: dict[str, Any] = EntryDict(shared)  # options below change this copy only
         if type(shared) is EntryDict and type(entry) is EntryDict:
             entry.divergent_floats, entry.line_separators, entry.longest_text = data_traits(shared)
-        if self.record_fields or record.exc_info:
-            self._add_extensions(entry, record, fields)
+        if self.record_fields or error:
+            self._add_extensions(entry, record, fields, error)
         if self.redactor is not None:
             entry = self.redactor.apply(entry)  # a plain dict again: the serializer looks through it
         if self.size_cap is not None:
             entry = self.size_cap.apply(entry)
         return entry
 
-    def _add_extensions(self, entry: dict[str, Any], record: logging.LogRecord, fields: Any) -> None:
+    @staticmethod
+    def _error(record: logging.LogRecord) -> dict[str, Any] | None:
+        """The exception logged with the record, as ``extensions.error`` holds it (``None``: none)."""
+        if record.exc_info and record.exc_info[0] is not None:
+            return error_details(record.exc_info)
+        queued: dict[str, Any] | None = record.__dict__.get(ERROR_ATTRIBUTE)
+        return queued
+
+    def _add_extensions(
+        self, entry: dict[str, Any], record: logging.LogRecord, fields: Any, error: dict[str, Any] | None
+    ) -> None:
         extensions: dict[str, Any] = dict(entry.get("extensions") or {})
         if self.record_fields:
             extensions["log"] = self._log_fields(record)
-        if record.exc_info and record.exc_info[0] is not None and "error" not in extensions:
-            exc_type, exc, tb = record.exc_info
-            extensions["error"] = {
-                "type": exc_type.__qualname__,
-                "message": str(exc),
-                "traceback": "".join(traceback.format_exception(exc_type, exc, tb)),
-            }
+        if error is not None and "error" not in extensions:
+            extensions["error"] = error
         problems: list[schema.Problem] = []
         entry["extensions"] = schema.plain_json(extensions, "extensions", problems)
         if problems:
@@ -275,3 +292,17 @@ def _report_internal_error(record: logging.LogRecord) -> None:
         sys.stderr.write(f"Logged from file {record.filename}, line {record.lineno}\n")
     except Exception:
         pass  # stderr itself failed: nothing left to tell
+
+
+def error_details(exc_info: Any) -> dict[str, Any]:
+    """An exception as ``extensions.error`` holds it; a failing ``str()`` costs only the message."""
+    exc_type, exc, tb = exc_info
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<{exc_type.__qualname__}: str() raised>"
+    try:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+    except Exception:
+        text = message
+    return {"type": exc_type.__qualname__, "message": message, "traceback": text}

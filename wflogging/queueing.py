@@ -14,8 +14,8 @@ pair lacks, and these add:
 * a full queue never grows memory: ``put`` blocks up to ``put_timeout`` seconds,
   then the event is dropped, counted in :attr:`TaskEventQueueHandler.dropped` and
   reported through ``handleError`` (once per episode, not once per event);
-* ``exc_info`` is turned into ``extensions.error`` before the stdlib's
-  ``prepare`` would clear it;
+* ``exc_info`` is kept as text (type, message, traceback) before the stdlib's
+  ``prepare`` clears it, for a formatter with ``error_details`` on the other side;
 * with a ``multiprocessing.Queue``, whose feeder thread drops a record it cannot
   pickle with no more than a traceback, a record is checked in the caller: an
   attribute that cannot be pickled is replaced by its ``repr`` and reported, and
@@ -32,11 +32,10 @@ import pickle
 import queue as queue_module
 import sys
 import threading
-import traceback
 from typing import Any
 
 from wflogging.event import TaskEventRejected, is_task_event
-from wflogging.formatter import ENTRY_ATTRIBUTE, shared_entry
+from wflogging.formatter import ERROR_ATTRIBUTE, error_details, shared_entry
 
 __all__ = ["QueueFull", "ResilientQueueListener", "TaskEventQueueHandler"]
 
@@ -162,7 +161,7 @@ class TaskEventQueueHandler(logging.handlers.QueueHandler):
     # --- in the caller's thread ----------------------------------------------------------
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        """A copy of ``record`` fit to queue: entry built here, ``exc_info`` kept as ``extensions.error``."""
+        """A copy of ``record`` fit to queue: entry built here, ``exc_info`` kept as text."""
         if not is_task_event(record):
             prepared: logging.LogRecord = super().prepare(record)
             return prepared
@@ -172,8 +171,7 @@ class TaskEventQueueHandler(logging.handlers.QueueHandler):
         except TaskEventRejected:
             entry = None  # the target handler rejects it again, with the reasons, on its side
         if record.exc_info and record.exc_info[0] is not None and entry is not None:
-            entry = _with_error(entry, record.exc_info)
-            record.__dict__[ENTRY_ATTRIBUTE] = entry
+            record.__dict__[ERROR_ATTRIBUTE] = error_details(record.exc_info)
         try:
             record.message = record.getMessage()
         except Exception:  # a bad %-format: keep the raw msg, as the reject path does
@@ -235,21 +233,6 @@ class TaskEventQueueHandler(logging.handlers.QueueHandler):
                 self._listener.stop()
         finally:
             super().close()
-
-
-def _with_error(entry: dict[str, Any], exc_info: Any) -> dict[str, Any]:
-    exc_type, exc, tb = exc_info
-    try:
-        message = str(exc)
-    except Exception:
-        message = f"<{exc_type.__qualname__}: str() raised>"
-    try:
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-    except Exception:
-        text = message
-    extensions = dict(entry.get("extensions") or {})
-    extensions.setdefault("error", {"type": exc_type.__qualname__, "message": message, "traceback": text})
-    return {**entry, "extensions": extensions}
 
 
 def _safe_repr(value: object) -> str:

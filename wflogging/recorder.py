@@ -26,14 +26,23 @@ Status
     too, and propagate.
 
 Failure details
-    A failed event says what failed in the optional ``extensions`` key, never in
-    the SOP's fields: ``extensions.error = {"reason": ..., "type": ..., "message": ...}``
-    where ``reason`` is ``"exception"`` (the block raised; ``type`` is the
-    exception's class name), ``"cancelled"`` (``asyncio.CancelledError``),
-    ``"interrupted"`` (``KeyboardInterrupt``) or ``"reported"`` (the code called
-    :meth:`TaskRecorder.fail`; no ``type``). ``failure_details=False`` leaves
-    ``extensions`` out, so every event has exactly the ten SOP fields. A
-    successful or paused event never has ``extensions``.
+    A failed event has exactly the SOP's ten fields, like every other event: the
+    SOP has no field for *why* a task failed. The reason reaches you two ways:
+
+    - always, as an ordinary ``ERROR`` record on the logger ``<logger>.failures``
+      (``orchestrator.failures`` for a recorder logging to ``orchestrator``): the
+      message names the task and the reason, the exception's traceback is attached
+      (``exc_info``), and ``extra`` carries ``event_id`` and ``workflow_run_id`` to
+      join it to the event. It propagates to your ordinary handlers (a console, a
+      plain log file); a :class:`~wflogging.TaskEventHandler` ignores it (it is
+      not a task event).
+    - on request (``failure_details=True``), in the event itself, under the
+      optional eleventh key ``extensions``: ``extensions.error = {"reason": ...,
+      "type": ..., "message": ...}`` where ``reason`` is ``"exception"`` (the
+      block raised; ``type`` is the exception's class name), ``"cancelled"``
+      (``asyncio.CancelledError``), ``"interrupted"`` (``KeyboardInterrupt``) or
+      ``"reported"`` (the code called :meth:`TaskRecorder.fail`; no ``type``).
+      ``wflogging report`` and ``show`` then print the reason beside the task.
 
 Timestamps
     ``start_time_utc`` is the wall clock (UTC) on entry. ``duration_seconds`` is
@@ -70,6 +79,10 @@ cost_data
           },
           "total_cost_usd": 0.0129,             # only if money is known
           "unpriced_calls": 1,                  # only if > 0: total_cost_usd then leaves those out
+          "per_call": [                         # one item per call that reported usage, in call order
+            {"call_sequence": 1, "input_tokens": 4000, "output_tokens": 500, "cached_tokens": 4000,
+             "cost_usd": 0.0081, "provider": "anthropic", "finish_reason": "stop"}
+          ],
           "price_table": "2025-06-01",          # the price table's version, if it has one
           "usage_problems": ["call 2: input_tokens: -5 is not ..."]   # only if usage was ignored
         }
@@ -265,6 +278,8 @@ class TaskRecorder:
         cached_tokens: int | None = None,
         latency_seconds: float | None = None,
         cost_usd: float | Decimal | None = None,
+        provider: str | None = None,
+        finish_reason: str | None = None,
     ) -> int:
         """Record one LLM call; returns its ``call_sequence`` (1, 2, 3, ... in the order recorded).
 
@@ -275,13 +290,28 @@ class TaskRecorder:
         - ``output_tokens``: output tokens, reasoning tokens included;
         - ``cached_tokens``: the part of ``input_tokens`` read from a prompt cache;
         - ``latency_seconds``: the call's wall time, summed per model;
-        - ``cost_usd``: what the provider billed for the call; wins over the price table.
+        - ``cost_usd``: what the provider billed for the call; wins over the price table;
+        - ``provider``: who served it (``gen_ai.provider.name``: ``anthropic``, ``openai``,
+          ``aws.bedrock``...); unset, an OpenTelemetry export infers it from the model name;
+        - ``finish_reason``: why the model stopped (``stop``, ``length``, ``tool_calls``...).
+
+        Each call that reports any of these gets an item in ``cost_data.per_call``, so
+        a retry's tokens stay with the retry (an OTLP export puts them on its span).
 
         Calls from several threads are numbered in the order they reach this
         method, without gaps or duplicates. A call recorded after the task's event
         was logged is not recorded (returns 0; one line on stderr).
         """
-        usage = _Usage(model_name, input_tokens, output_tokens, cached_tokens, latency_seconds, cost_usd)
+        usage = _Usage(
+            model_name,
+            input_tokens,
+            output_tokens,
+            cached_tokens,
+            latency_seconds,
+            cost_usd,
+            provider,
+            finish_reason,
+        )
         call: dict[str, Any] = {"model_name": model_name, "prompt": prompt, "completion": completion}
         with self._lock:
             if self._finished:
@@ -341,24 +371,31 @@ class TaskRecorder:
         self._status = Status.HIL_PAUSED
 
     def fail(self, message: str = "") -> None:
-        """End the task as ``Failed`` without raising; ``message`` goes to ``extensions.error``."""
+        """End the task as ``Failed`` without raising; ``message`` is the reason (see Failure details)."""
         self._status = Status.FAILED
         self._failure = {"reason": "reported", "message": str(message)}
 
     # --- the event ------------------------------------------------------------------
 
     def _finish(self, exc: BaseException | None, stacklevel: int) -> None:
-        """Log the task's event. Never raises, except a strict handler's reject on a clean exit.
+        """Log the task's event (and a failure's reason). Never raises, except a strict handler's reject.
 
         ``stacklevel`` (as for ``logger.log``) makes the record's source the caller's
         ``with`` statement or call, where a reject report should point.
         """
+        with self._lock:
+            self._finished = True  # from here on llm_call records nothing: the lists are final
+        status = Status.FAILED if exc is not None else self._status or Status.SUCCESS
+        try:
+            self._log_event(status, exc, stacklevel + 1)
+        finally:
+            if status is Status.FAILED:
+                self._log_failure(exc, stacklevel + 1)
+
+    def _log_event(self, status: Status, exc: BaseException | None, stacklevel: int) -> None:
         settings = self._settings
         logger = settings.logger
         try:
-            with self._lock:
-                self._finished = True  # from here on llm_call records nothing: the lists are final
-            status = Status.FAILED if exc is not None else self._status or Status.SUCCESS
             level = settings.failure_level if status is Status.FAILED else settings.level
             if not logger.isEnabledFor(level):
                 return  # nothing would be logged: build nothing (the task's exception still propagates)
@@ -382,6 +419,34 @@ class TaskRecorder:
             _warn(
                 f"event of task {self.task_id!r} not logged: {type(logging_error).__name__}: {logging_error}"
             )
+
+    def _log_failure(self, exc: BaseException | None, stacklevel: int) -> None:
+        """Why the task failed, as an ordinary ERROR record on ``<logger>.failures`` (module docstring)."""
+        settings = self._settings
+        try:
+            failures = logging.getLogger(f"{_logger_of(settings.logger).name}.failures")
+            if not failures.isEnabledFor(logging.ERROR):
+                return
+            failure = _failure(exc) if exc is not None else self._failure or {"reason": "reported"}
+            detail = failure.get("type") or failure["reason"]
+            message = failure.get("message")
+            failures.error(
+                "task %s (%s) failed: %s%s [event %s]",
+                settings.task_id,
+                settings.agent_name,
+                detail,
+                f": {message}" if message else "",
+                self.event_id,
+                exc_info=exc if exc is not None else None,
+                extra={
+                    "event_id": self.event_id,
+                    "workflow_run_id": self.workflow_run_id,
+                    "failure_reason": failure["reason"],
+                },
+                stacklevel=stacklevel,
+            )
+        except Exception as bug:  # the event is logged already; its reason must not break the task
+            _warn(f"could not log why task {self.task_id!r} failed: {type(bug).__name__}: {bug}")
 
     def _event(self, status: Status, exc: BaseException | None) -> dict[str, Any]:
         """The event's fields, as plain values ``build_entry`` takes on its fast path.
@@ -422,6 +487,12 @@ class TaskRecorder:
             if failure is not None:
                 fields["extensions"] = {"error": failure}
         return fields
+
+
+def _logger_of(logger: logging.Logger | logging.LoggerAdapter[Any]) -> logging.Logger:
+    while isinstance(logger, logging.LoggerAdapter):
+        logger = logger.logger
+    return logger
 
 
 def _instant_text(moment: object) -> object:
@@ -488,6 +559,8 @@ class _Usage(NamedTuple):
     cached_tokens: object = None
     latency_seconds: object = None
     cost_usd: object = None
+    provider: object = None
+    finish_reason: object = None
 
 
 def _tokens(value: object, name: str, problems: list[str], where: str) -> int | None:
@@ -561,9 +634,10 @@ def roll_up(calls: list[_Usage], prices: PriceTable | None) -> dict[str, Any]:
     """The rolled-up part of ``cost_data`` for these calls (shape in the module docstring)."""
     problems: list[str] = []
     models: dict[str, _ModelTotals] = {}
+    per_call: list[dict[str, Any]] = []
     money_known = prices is not None
     for number, usage in enumerate(calls, start=1):
-        model_name, input_given, output_given, cached_given, latency_given, cost_given = usage
+        model_name, input_given, output_given, cached_given, latency_given, cost_given, *labels = usage
         name = model_name if type(model_name) is str else str(model_name)
         totals = models.get(name)
         if totals is None:
@@ -575,6 +649,8 @@ def roll_up(calls: list[_Usage], prices: PriceTable | None) -> dict[str, Any]:
             and cached_given is None
             and latency_given is None
             and cost_given is None
+            and labels[0] is None
+            and labels[1] is None
         ):
             # Nothing reported (the common case without usage): no tokens, no money to check.
             totals.unpriced += 1
@@ -601,7 +677,48 @@ def roll_up(calls: list[_Usage], prices: PriceTable | None) -> dict[str, Any]:
             totals.unpriced += 1
         else:
             totals.cost += cost
-    return _cost_data(models, money_known, prices, problems)
+        per_call.append(
+            _call_item(
+                number,
+                tokens=(input_tokens, output_tokens, cached_tokens),
+                latency=latency,
+                cost=cost,
+                labels=labels,
+                problems=problems,
+            )
+        )
+    data = _cost_data(models, money_known, prices, problems)
+    if per_call:
+        data["per_call"] = per_call
+    return data
+
+
+def _call_item(
+    number: int,
+    *,
+    tokens: tuple[int | None, int | None, int | None],
+    latency: float | None,
+    cost: Decimal | None,
+    labels: list[object],
+    problems: list[str],
+) -> dict[str, Any]:
+    """One call's own figures under ``cost_data.per_call``: what it reported, nothing implied."""
+    item: dict[str, Any] = {"call_sequence": number}
+    for key, count in zip(("input_tokens", "output_tokens", "cached_tokens"), tokens, strict=True):
+        if count is not None:
+            item[key] = count
+    if latency is not None:
+        item["latency_seconds"] = round(latency, 6)
+    if cost is not None:
+        item["cost_usd"] = usd(cost)
+    for key, label in zip(("provider", "finish_reason"), labels, strict=True):
+        if type(label) is str and label:
+            item[key] = label
+        elif label is not None:
+            problems.append(
+                f"call {number}: {key} {schema.preview(label)} is not a non-empty string (ignored)"
+            )
+    return item
 
 
 def _cost_data(
@@ -670,7 +787,9 @@ class record_task:  # noqa: N801 - used like a function: ``with record_task(...)
             ``logging.ERROR`` lets an alerting handler pick out failures.
         prices: a :class:`~wflogging.PriceTable` (see :func:`~wflogging.load_prices`)
             or a mapping of model name to prices, to put money in ``cost_data``.
-        failure_details: write ``extensions.error`` on a failed event (default ``True``).
+        failure_details: also write ``extensions.error`` on a failed event, an eleventh
+            key beside the SOP's ten (default ``False``; the reason always goes to the
+            ``<logger>.failures`` logger).
         clock: where time is read (default :data:`SYSTEM_CLOCK`); any object with
             ``now_utc()`` and ``monotonic()``, for simulations and tests.
 
@@ -688,7 +807,7 @@ class record_task:  # noqa: N801 - used like a function: ``with record_task(...)
         level: int = logging.INFO,
         failure_level: int | None = None,
         prices: PriceTable | Mapping[str, Any] | None = None,
-        failure_details: bool = True,
+        failure_details: bool = False,
         clock: Clock | None = None,
     ) -> None:
         self._settings = _Settings(
