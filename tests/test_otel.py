@@ -26,7 +26,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import wflogging
 from tests.conftest import unique_logger, valid_fields
-from wflogging.otel import CAPTURE_CONTENT_ENV, ContentCapture, OTelTaskEventHandler, span_id_for
+from wflogging.otel import (
+    CAPTURE_CONTENT_ENV,
+    SEMCONV_VERSION,
+    ContentCapture,
+    OTelTaskEventHandler,
+    run_is_sampled,
+    span_id_for,
+)
 
 START_NS = 1_772_359_200_000_000_000  # 2026-03-01T10:00:00Z
 END_NS = START_NS + 2_500_000_000  # 2.5 s later, as in valid_fields()
@@ -118,13 +125,15 @@ def test_task_becomes_a_root_span_in_the_runs_trace(otel: Exported, run_id: str)
     assert attributes["wflogging.workflow_run_id"] == run_id
     assert uuid.UUID(attributes["wflogging.event_id"]).version == 4
     assert attributes["wflogging.task.id"] == "1.1"
-    assert attributes["wflogging.task.description"] == "Write the acceptance criteria"
+    assert "wflogging.task.description" not in attributes  # free text: only with content capture
     assert attributes["wflogging.task.status"] == "Success"
     assert attributes["wflogging.task.duration_seconds"] == 2.5
     assert attributes["wflogging.llm_call.count"] == 0
     assert attributes["wflogging.cost_data.total_cost_usd"] == 0.25
+    assert attributes["llm.cost.total"] == 0.25  # no call to carry it: the task span states it
     assert task.instrumentation_scope is not None
     assert task.instrumentation_scope.name == "wflogging"
+    assert task.instrumentation_scope.schema_url == f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 
 
 def test_span_id_is_derived_from_event_id(otel: Exported, run_id: str) -> None:
@@ -145,8 +154,24 @@ def test_span_id_is_derived_from_event_id(otel: Exported, run_id: str) -> None:
     assert _trace(other) == _trace(first)
 
 
-def test_failed_task_has_error_status_and_exception_event(otel: Exported, run_id: str) -> None:
+def test_failed_task_without_content_exports_the_exception_type_only(otel: Exported, run_id: str) -> None:
+    """Capture off: ERROR status and error.type, but the exception's message and traceback stay home."""
+    try:
+        raise TimeoutError("the model said: secret plan")
+    except TimeoutError:
+        otel.logger.exception("failed", extra=valid_fields(status=wflogging.Status.FAILED))
+    task = otel.only_task()
+    assert task.status.status_code is StatusCode.ERROR
+    assert task.status.description == "TimeoutError"
+    assert _attributes(task)["error.type"] == "TimeoutError"
+    (event,) = task.events
+    assert dict(event.attributes or {}) == {"exception.type": "TimeoutError"}
+    assert "secret plan" not in json.dumps([span.to_json() for span in otel.spans()])
+
+
+def test_failed_task_has_error_status_and_exception_event(otel_content: Exported, run_id: str) -> None:
     """Failed -> ERROR status naming the exception, error.type, and an exception event."""
+    otel = otel_content
     try:
         raise TimeoutError("the model did not answer")
     except TimeoutError:
@@ -183,6 +208,14 @@ def test_paused_task_and_human_feedback(otel: Exported, run_id: str) -> None:
     (event,) = task.events
     assert event.name == "wflogging.human_feedback"
     assert event.timestamp == START_NS + 1_250_000_000
+    assert dict(event.attributes or {}) == {"wflogging.feedback.type": "HIL-Approval"}  # no free text
+
+
+def test_human_feedback_content_with_capture_on(otel_content: Exported, run_id: str) -> None:
+    """With content capture the Director's words go along with the feedback event."""
+    feedback = {"type": "HIL-Approval", "content": "approve", "timestamp_utc": "2026-03-01T10:00:01.25Z"}
+    otel_content.logger.info("paused", extra=valid_fields(status="HIL-Paused", human_feedback=feedback))
+    (event,) = otel_content.only_task().events
     assert dict(event.attributes or {}) == {
         "wflogging.feedback.type": "HIL-Approval",
         "wflogging.feedback.content": "approve",
@@ -237,13 +270,15 @@ def test_content_on_span_when_the_environment_switch_is_on(
             {"role": "user", "parts": [{"type": "text", "content": "Plan it"}]}
         ]
         assert json.loads(attributes["gen_ai.output.messages"]) == [
-            {"role": "assistant", "parts": [{"type": "text", "content": "Done"}]}
+            {"role": "assistant", "parts": [{"type": "text", "content": "Done"}], "finish_reason": "stop"}
         ]
 
 
-def test_content_as_event_only(run_id: str) -> None:
-    """event_only puts the messages on the conventions' details event, not on the span."""
+def test_content_as_event_only(run_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """event_only puts the messages on the conventions' details event, not on the span, and says
+    once that backends reading span attributes will show no messages."""
     for otel in _exported(capture_content="EVENT_ONLY"):
+        assert "span_and_event" in capsys.readouterr().err
         otel.logger.info("done", extra=valid_fields())
         (call,) = otel.calls_of(otel.only_task())
         assert "gen_ai.input.messages" not in _attributes(call)
@@ -341,15 +376,73 @@ def test_usage_of_a_single_call_goes_on_the_call_span(otel: Exported, run_id: st
     assert _attributes(task)["wflogging.cost_data.tokens.input"] == 10
 
 
-def test_usage_without_a_per_call_breakdown_goes_on_the_task(otel: Exported, run_id: str) -> None:
-    """Totals over several calls stay on the task span, so no token is counted twice."""
+def test_usage_without_a_per_call_breakdown_goes_on_the_first_call(otel: Exported, run_id: str) -> None:
+    """Task totals that name no call or model go on the first call span, scoped "task", counted once.
+
+    Backends count tokens on LLM spans only: on the task span they would show 0.
+    """
     calls = [{"model_name": "m", "prompt": "p", "completion": "c"}] * 2
-    cost = {"usage": {"prompt_tokens": 30, "completion_tokens": 7}}
+    cost = {"usage": {"prompt_tokens": 30, "completion_tokens": 7}, "total_cost_usd": 0.5}
     otel.logger.info("done", extra=valid_fields(llm_trace=calls, cost_data=cost))
     task = otel.only_task()
-    assert _attributes(task)["gen_ai.usage.input_tokens"] == 30
-    assert _attributes(task)["gen_ai.usage.output_tokens"] == 7
-    assert all("gen_ai.usage.input_tokens" not in _attributes(call) for call in otel.calls_of(task))
+    first, second = otel.calls_of(task)
+    assert _attributes(first)["gen_ai.usage.input_tokens"] == 30
+    assert _attributes(first)["gen_ai.usage.output_tokens"] == 7
+    assert _attributes(first)["llm.cost.total"] == 0.5
+    assert _attributes(first)["wflogging.usage.scope"] == "task"
+    assert _attributes(first)["wflogging.usage.calls"] == 2
+    assert not any(k.startswith(("gen_ai.usage.", "llm.cost")) for k in _attributes(second))
+    assert not any(k.startswith(("gen_ai.usage.", "llm.cost")) for k in _attributes(task))
+
+
+def test_a_retry_keeps_its_own_tokens_and_cost(otel: Exported, run_id: str) -> None:
+    """record_task's per_call items put a retry's usage and money on the retry's span."""
+    with wflogging.record_task(otel.logger, task_id="1", task_description="d", agent_name="a") as t:
+        t.llm_call(
+            model_name="claude-sonnet-4",
+            prompt="p",
+            completion="c",
+            input_tokens=100,
+            output_tokens=10,
+            cost_usd=0.001,
+        )
+        t.llm_call(
+            model_name="claude-sonnet-4",
+            prompt="p",
+            completion="c",
+            input_tokens=120,
+            output_tokens=12,
+            cost_usd=0.0012,
+            finish_reason="length",
+        )
+    first, second = otel.calls_of(otel.only_task())
+    assert [_attributes(span)["gen_ai.usage.input_tokens"] for span in (first, second)] == [100, 120]
+    assert [_attributes(span)["llm.cost.total"] for span in (first, second)] == [0.001, 0.0012]
+    assert json.loads(str(_attributes(second)["langfuse.observation.cost_details"])) == {"total": 0.0012}
+    assert _attributes(second)["gen_ai.response.finish_reasons"] == ("length",)
+    assert {_attributes(span)["gen_ai.provider.name"] for span in (first, second)} == {"anthropic"}
+    assert "gen_ai.usage.input_tokens" not in _attributes(otel.only_task())
+
+
+def test_provider_from_the_call_the_option_or_the_model_name(run_id: str) -> None:
+    """A call's own provider wins, then the handler's table, then the model family; unknown: none."""
+    calls = [
+        {"model_name": "claude-sonnet-4", "prompt": "p", "completion": "c"},
+        {"model_name": "house-model", "prompt": "p", "completion": "c"},
+        {"model_name": "gpt-4.1-mini", "prompt": "p", "completion": "c"},
+        {"model_name": "mystery", "prompt": "p", "completion": "c"},
+    ]
+    cost = {"per_call": [{"call_sequence": 1, "provider": "aws.bedrock"}]}
+    for otel in _exported(providers={"house-model": "groq"}):
+        otel.logger.info("done", extra=valid_fields(llm_trace=calls, cost_data=cost))
+        spans = otel.calls_of(otel.only_task())
+        assert [_attributes(span).get("gen_ai.provider.name") for span in spans] == [
+            "aws.bedrock",
+            "groq",
+            "openai",
+            None,
+        ]
+        assert "gen_ai.provider.name" not in _attributes(otel.only_task())  # mixed: none claimed
 
 
 def test_per_call_usage_from_cost_data(otel: Exported, run_id: str) -> None:
@@ -372,8 +465,11 @@ def test_per_call_usage_from_cost_data(otel: Exported, run_id: str) -> None:
     assert "gen_ai.usage.input_tokens" not in _attributes(task)
 
 
-def test_per_model_breakdown_and_remainder(otel: Exported, run_id: str) -> None:
-    """A model used by one call gets its usage; what cannot be split stays on the task, counted once."""
+def test_per_model_breakdown_puts_a_repeated_models_totals_on_its_first_call(
+    otel: Exported, run_id: str
+) -> None:
+    """Files with per-model totals only: one call gets its model's figures; a repeated model's
+    totals go on its first call, scoped "model"; every token is on an LLM span exactly once."""
     calls = [
         {"model_name": "claude-sonnet-4", "prompt": "p", "completion": "c"},
         {"model_name": "gpt-4.1-mini", "prompt": "p", "completion": "c"},
@@ -389,16 +485,25 @@ def test_per_model_breakdown_and_remainder(otel: Exported, run_id: str) -> None:
     otel.logger.info("done", extra=valid_fields(llm_trace=calls, cost_data=cost))
     task = otel.only_task()
     first, second, third = otel.calls_of(task)
-    assert {k: v for k, v in _attributes(first).items() if k.startswith("gen_ai.usage.")} == {
+
+    def usage(span: ReadableSpan) -> dict[str, Any]:
+        return {k: v for k, v in _attributes(span).items() if k.startswith("gen_ai.usage.")}
+
+    assert usage(first) == {
         "gen_ai.usage.input_tokens": 1822,
         "gen_ai.usage.output_tokens": 31,
         "gen_ai.usage.cache_read.input_tokens": 1800,
     }
-    assert not any(k.startswith("gen_ai.usage.") for k in (*_attributes(second), *_attributes(third)))
-    assert {k: v for k, v in _attributes(task).items() if k.startswith("gen_ai.usage.")} == {
+    assert _attributes(first)["wflogging.usage.scope"] == "call"
+    assert usage(second) == {
         "gen_ai.usage.input_tokens": 78,
         "gen_ai.usage.output_tokens": 29,
+        "gen_ai.usage.cache_read.input_tokens": 0,
     }
+    assert _attributes(second)["wflogging.usage.scope"] == "model"
+    assert _attributes(second)["wflogging.usage.calls"] == 2
+    assert usage(third) == {}
+    assert usage(task) == {}
 
 
 def test_cost_data_is_flattened_into_attributes(otel: Exported, run_id: str) -> None:
@@ -416,7 +521,7 @@ def test_cost_data_is_flattened_into_attributes(otel: Exported, run_id: str) -> 
     flattened = {
         key: value
         for key, value in _attributes(otel.only_task()).items()
-        if key.startswith("wflogging.cost_")
+        if key.startswith("wflogging.cost_data.")
     }
     assert flattened == {
         "wflogging.cost_data.total_cost_usd": 0.0123,
@@ -644,3 +749,30 @@ def test_closed_handler_exports_nothing_and_raises_nothing(run_id: str) -> None:
         assert [_attributes(span)["wflogging.task.id"] for span in tasks] == ["1.1"]
         with pytest.raises(ValueError, match="closed"):
             otel.handler.export_entry({})
+
+
+# --- sampling -------------------------------------------------------------------------------
+
+
+def test_sampling_keeps_one_run_in_n_by_run_id_and_every_failure(run_id: str) -> None:
+    """sample_runs=N exports the runs the run-id hash picks, plus failed or paused tasks of others."""
+    runs = [str(uuid.uuid4()) for _ in range(60)]
+    picked = {run for run in runs if run_is_sampled(run, 4)}
+    assert 0 < len(picked) < len(runs)  # the hash picks some, not all
+    assert picked == {run for run in runs if run_is_sampled(run, 4)}  # and the same again
+    for otel in _exported(sample_runs=4):
+        for run in runs:
+            otel.logger.info("ok", extra=valid_fields(workflow_run_id=run))
+        left_out = next(run for run in runs if run not in picked)
+        otel.logger.info("failed", extra=valid_fields(workflow_run_id=left_out, status="Failed"))
+        otel.logger.info("after", extra=valid_fields(workflow_run_id=left_out))
+        exported = [
+            (_attributes(span)["wflogging.workflow_run_id"], _attributes(span)["wflogging.task.status"])
+            for span in otel.spans()
+            if span.parent is None
+        ]
+        assert exported == [(run, "Success") for run in runs if run in picked] + [
+            (left_out, "Failed"),
+            (left_out, "Success"),
+        ]
+        assert otel.handler.sampled_out_events == len(runs) - len(picked)

@@ -37,6 +37,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 try:
@@ -57,12 +58,17 @@ from wflogging import schema
 from wflogging.event import TaskEventRejected, build_entry
 from wflogging.formatter import TaskEventFormatter
 from wflogging.handler import TaskEventsOnlyHandler
+from wflogging.otel_delivery import DeliveryTracker, RecordingSession
+from wflogging.otel_usage import CallFigures, provider_for_model, trace_figures
 from wflogging.rejects import RejectSink
 
 __all__ = [
     "CAPTURE_CONTENT_ENV",
+    "SCHEMA_URL",
+    "SEMCONV_VERSION",
     "ContentCapture",
     "OTelTaskEventHandler",
+    "run_is_sampled",
     "span_id_for",
     "trace_id_for_run",
 ]
@@ -73,6 +79,16 @@ CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 #: Name of the instrumentation scope on every exported span.
 SCOPE_NAME = "wflogging"
 
+#: The OpenTelemetry semantic conventions the spans follow (GenAI attributes, messages and
+#: provider names as that release defines them), stated as the scope's schema URL.
+SEMCONV_VERSION = "1.37.0"
+SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
+#: ``finish_reason`` of an output message when the entry does not say: the GenAI message
+#: schema requires one (a backend that validates drops a message without it), and a
+#: completion that was logged in full is one the model finished.
+DEFAULT_FINISH_REASON = "stop"
+
 #: Span event for a human's input (the GenAI conventions have none for human approvals).
 FEEDBACK_EVENT = "wflogging.human_feedback"
 
@@ -82,6 +98,7 @@ CONTENT_EVENT = "gen_ai.client.inference.operation.details"
 _AttributeValue = str | bool | int | float
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MAX_FLATTENED_DEPTH = 8
+_KEPT_RUNS_REMEMBERED = 10_000
 
 Redactor = Callable[[str], str]
 
@@ -198,95 +215,6 @@ def unix_nanos(instant: str) -> int:
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
-_USAGE_CONTAINERS = ("tokens", "usage", "token_usage")
-_PER_CALL_CONTAINERS = ("calls", "llm_calls", "per_call")
-
-
-def token_usage(data: Mapping[str, Any]) -> dict[str, int]:
-    """GenAI usage attributes found in a ``cost_data``-like mapping.
-
-    Recognises ``input_tokens``/``output_tokens``/``cached_tokens`` (or OpenAI's
-    ``prompt_tokens``/``completion_tokens``) at the top level or under
-    ``tokens``/``usage``/``token_usage``, and the recorder's
-    ``{"tokens": {"input": n, "output": n, "cached": n}}`` shape. Cached tokens
-    are taken as part of the input count, as the GenAI conventions define it.
-    """
-    places = [data, *(data[key] for key in _USAGE_CONTAINERS if isinstance(data.get(key), Mapping))]
-    usage: dict[str, int] = {}
-    for attribute, keys in _USAGE_KEYS:
-        for place in places:
-            found = next((place[key] for key in keys if _is_count(place.get(key))), None)
-            if found is not None:
-                usage[attribute] = found
-                break
-    return usage
-
-
-_USAGE_KEYS = (
-    ("gen_ai.usage.input_tokens", ("input_tokens", "prompt_tokens", "input")),
-    ("gen_ai.usage.output_tokens", ("output_tokens", "completion_tokens", "output")),
-    ("gen_ai.usage.cache_read.input_tokens", ("cached_tokens", "cache_read_input_tokens", "cached")),
-)
-
-
-def _is_count(value: object) -> bool:
-    return type(value) is int and 0 <= value <= _INT64_MAX
-
-
-def per_call_usage(cost_data: Mapping[str, Any], models: Sequence[str]) -> dict[int, dict[str, int]]:
-    """Token usage per call sequence, where ``cost_data`` attributes it to single calls.
-
-    ``models`` is the model name of each call, in call order. Usage comes from a
-    list under ``calls``/``llm_calls``/``per_call`` (matched by each item's
-    ``call_sequence``, else by position); else from a per-model breakdown under
-    ``models`` (as :func:`wflogging.record_task` writes it) for each model used by
-    exactly one call; else, for a task with exactly one call, the task's totals.
-    """
-    for key in _PER_CALL_CONTAINERS:
-        items = cost_data.get(key)
-        if isinstance(items, list):
-            found: dict[int, dict[str, int]] = {}
-            for position, item in enumerate(items, start=1):
-                if isinstance(item, Mapping):
-                    sequence = item.get("call_sequence", position)
-                    usage = token_usage(item)
-                    if usage and _is_count(sequence) and 1 <= sequence <= len(models):
-                        found[sequence] = usage
-            return found
-    by_model = cost_data.get("models")
-    if isinstance(by_model, Mapping):
-        found = {}
-        for sequence, model in enumerate(models, start=1):
-            breakdown = by_model.get(model)
-            if isinstance(breakdown, Mapping) and models.count(model) == 1:
-                usage = token_usage(breakdown)
-                if usage:
-                    found[sequence] = usage
-        if found:
-            return found
-    if len(models) == 1:
-        usage = token_usage(cost_data)
-        if usage:
-            return {1: usage}
-    return {}
-
-
-def unattributed_usage(
-    cost_data: Mapping[str, Any], per_call: Mapping[int, Mapping[str, int]], calls: int
-) -> dict[str, int]:
-    """The task's usage not already on a call span: the totals minus what the calls carry.
-
-    So that summing ``gen_ai.usage.*`` over a trace counts every token once.
-    """
-    if calls and len(per_call) == calls:
-        return {}
-    remainder: dict[str, int] = {}
-    for attribute, total in token_usage(cost_data).items():
-        rest = total - sum(usage.get(attribute, 0) for usage in per_call.values())
-        if rest > 0:
-            remainder[attribute] = rest
-    return remainder
-
 
 def flatten(value: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, _AttributeValue]]:
     """Span attributes for a JSON object: ``prefix.a.b`` = scalar; lists as JSON text.
@@ -312,9 +240,11 @@ def _clip(text: str, limit: int | None) -> str:
     return f"{text[:limit]}… [{len(text) - limit} more characters in the local log]"
 
 
-def _messages(role: str, content: str) -> str:
-    # The GenAI conventions' message JSON: a list of messages, each with typed parts.
-    return json.dumps([{"role": role, "parts": [{"type": "text", "content": content}]}], ensure_ascii=False)
+def _messages(role: str, content: str, extra: Mapping[str, str]) -> str:
+    # The GenAI conventions' message JSON: a list of messages, each with typed parts (an
+    # output message also needs its finish_reason, or validating backends drop it).
+    message = {"role": role, "parts": [{"type": "text", "content": content}], **extra}
+    return json.dumps([message], ensure_ascii=False)
 
 
 # --- the handler ----------------------------------------------------------------------------
@@ -359,8 +289,25 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
         max_queue_size, max_export_batch_size, schedule_delay_millis: the batch
             processor's bounds (the SDK's defaults: 2048, 512, 5000 ms). When the
             queue is full, new spans are dropped, never waited for.
+        providers: ``gen_ai.provider.name`` by model name, for models whose name
+            does not tell (a call's own ``provider`` in ``cost_data.per_call`` wins;
+            unset, :func:`~wflogging.otel_usage.provider_for_model` infers it).
+        sample_runs: export 1 run in this many (default 1: every run), chosen by a
+            hash of ``workflow_run_id``, so every process and every re-export makes
+            the same choice. Events of a run left out are still exported when they
+            are ``Failed`` or ``HIL-Paused``, and so is every later event of that
+            run. The events file always keeps everything.
+        announce_failures: say the first delivery failure on stderr (default); off for
+            a caller that reports :attr:`delivery` itself, as ``wflogging export`` does.
         rejects_filename: where to report events this handler skips.
         level: the handler's level.
+
+    **Delivery.** :attr:`delivery` counts the spans the backend accepted and those
+    it did not. A refused connection fails a batch at once (no retries), an endpoint
+    that does not answer fails it after ``timeout``; after a failure the next 30 s
+    of batches fail at once, so closing with the collector down takes at most one
+    ``timeout``. The first failure is reported once on stderr, as one line naming
+    the URL and the cause; the events file is unaffected.
     """
 
     def __init__(
@@ -378,19 +325,36 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
         max_queue_size: int = 2048,
         max_export_batch_size: int = 512,
         schedule_delay_millis: float = 5000,
+        providers: Mapping[str, str] | None = None,
+        sample_runs: int = 1,
+        announce_failures: bool = True,
         rejects_filename: str | os.PathLike[str] | None = None,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
+        if type(sample_runs) is not int or sample_runs < 1:
+            raise ValueError(f"sample_runs: expected a whole number >= 1, got {sample_runs!r}")
         self.capture = ContentCapture.parse(
             os.environ.get(CAPTURE_CONTENT_ENV) if capture_content is None else capture_content
         )
+        if self.capture is ContentCapture.EVENT_ONLY:
+            _say(
+                "wflogging.otel: capture_content=event_only puts prompts and completions only on span "
+                "events; backends that read span attributes (Arize Phoenix, Langfuse) show no messages: "
+                "use span_and_event to reach both"
+            )
+        self.providers = dict(providers) if providers is not None else None
+        self.sample_runs = sample_runs
+        #: Task events of runs left out by ``sample_runs`` (the events file keeps them).
+        self.sampled_out_events = 0
+        self._kept_runs: dict[str, None] = {}  # runs kept for a failure or pause, oldest first
         self.redact = redact
         self.max_content_chars = max_content_chars
         #: Task events not exported because they are not conformant.
         self.skipped_events = 0
         self._rejects = None if rejects_filename is None else RejectSink(rejects_filename)
-        self._entries = TaskEventFormatter()
+        # The exception's type is exported (and its message, with content capture on).
+        self._entries = TaskEventFormatter(error_details=True)
         self._ids = _PresetIdGenerator()
         self._closed = False
         self._provider = TracerProvider(
@@ -399,15 +363,18 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
             id_generator=self._ids,
             shutdown_on_exit=False,  # logging.shutdown() closes this handler at exit
         )
+        #: What reached the backend: ``accepted`` and ``failed`` span counts, and ``problem``.
+        self.delivery = _make_exporter(exporter, endpoint, headers, timeout)
+        self._reported_problem = not announce_failures
         self._provider.add_span_processor(
             BatchSpanProcessor(
-                _make_exporter(exporter, endpoint, headers, timeout),
+                self.delivery,
                 max_queue_size=max_queue_size,
                 max_export_batch_size=max_export_batch_size,
                 schedule_delay_millis=schedule_delay_millis,
             )
         )
-        self._tracer = self._provider.get_tracer(SCOPE_NAME, _version())
+        self._tracer = self._provider.get_tracer(SCOPE_NAME, _version(), schema_url=SCHEMA_URL)
 
     # --- logging.Handler --------------------------------------------------------------
 
@@ -425,11 +392,27 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
             self.handleError(record)
             return
         try:
-            self._export(entry)
+            if self._keeps(entry):
+                self._export(entry)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def _keeps(self, entry: Mapping[str, Any]) -> bool:
+        """The live sampling decision for one event (``sample_runs``)."""
+        if self.sample_runs == 1:
+            return True
+        run_id: str = entry["workflow_run_id"]
+        if run_is_sampled(run_id, self.sample_runs) or run_id in self._kept_runs:
+            return True
+        if entry["status"] != schema.Status.SUCCESS.value:
+            self._kept_runs[run_id] = None
+            if len(self._kept_runs) > _KEPT_RUNS_REMEMBERED:
+                del self._kept_runs[next(iter(self._kept_runs))]
+            return True
+        self.sampled_out_events += 1
+        return False
 
     def _entry(self, record: logging.LogRecord) -> dict[str, Any]:
         # The formatter builds the entry once per record and keeps it there, so the
@@ -441,7 +424,9 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
 
         Returns ``False`` (and counts a skip) if the entry is not conformant. Span
         ids come from ``event_id``, so an entry already exported live gets the
-        same ids again.
+        same ids again. ``sample_runs`` does not apply: the caller, who can see
+        whole runs, chooses (as ``wflogging export`` does with
+        :func:`run_is_sampled`).
         """
         if self._closed:
             raise ValueError("export_entry on a closed OTelTaskEventHandler")
@@ -457,6 +442,7 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
         """Export everything queued now (blocks until sent or the export times out)."""
         if not self._closed:
             self._provider.force_flush()
+            self._report_problem()
 
     def close(self) -> None:
         """Export what is queued, then stop the export thread. Never raises."""
@@ -464,12 +450,19 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
             if not self._closed:
                 self._closed = True
                 self._provider.shutdown()
+                self._report_problem()
                 if self._rejects is not None:
                     self._rejects.close()
         except Exception:  # closing at exit must not fail the program
             logging.getLogger(__name__).debug("closing the OTLP export failed", exc_info=True)
         finally:
             super().close()
+
+    def _report_problem(self) -> None:
+        problem = self.delivery.problem
+        if problem is not None and not self._reported_problem:
+            self._reported_problem = True
+            _say(f"wflogging.otel: {problem}; the events file keeps every event")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} ({logging.getLevelName(self.level)})>"
@@ -483,15 +476,27 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
         start, end = unix_nanos(stamps["start_time_utc"]), unix_nanos(stamps["end_time_utc"])
         cost_data: Mapping[str, Any] = entry["cost_data"]
         calls: Sequence[Mapping[str, Any]] = entry["llm_trace"]
-        call_usage = per_call_usage(cost_data, [call["model_name"] for call in calls])
+        figures = trace_figures(cost_data, [call["model_name"] for call in calls])
+        providers = {
+            call["call_sequence"]: self._provider_of(
+                call["model_name"], figures.calls.get(call["call_sequence"])
+            )
+            for call in calls
+        }
+        with_content = self.capture is not ContentCapture.NO_CONTENT
 
-        attributes = task_attributes(entry)
-        # Usage goes on the call spans where it is known per call, the rest on the task span.
-        attributes.update(unattributed_usage(cost_data, call_usage, len(calls)))
+        attributes = task_attributes(entry, with_content=with_content)
+        shared_provider = set(providers.values())
+        if len(shared_provider) == 1 and None not in shared_provider:
+            attributes["gen_ai.provider.name"] = str(next(iter(shared_provider)))
+        # What the call spans do not carry (module otel_usage): every token once per trace.
+        attributes.update(figures.task_usage)
+        if figures.task_cost_usd is not None:
+            attributes.update(cost_attributes(figures.task_cost_usd))
         attributes.update(flatten(cost_data, "wflogging.cost_data"))
         extensions = dict(entry.get("extensions") or {})
         error = extensions.pop("error", None)
-        if extensions:
+        if extensions and with_content:  # extensions are the caller's free-form data
             attributes["wflogging.extensions"] = json.dumps(extensions, ensure_ascii=False)
         if entry["status"] == schema.Status.FAILED.value:
             attributes["error.type"] = _error_type(error)
@@ -512,18 +517,35 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
         finally:
             self._ids.clear()
         if isinstance(error, Mapping):
-            task.add_event("exception", _exception_attributes(error), timestamp=end)
+            task.add_event("exception", _exception_attributes(error, with_content), timestamp=end)
         feedback = entry["human_feedback"]
         if feedback is not None:
             self._add_feedback(task, feedback)
         if entry["status"] == schema.Status.FAILED.value:
-            task.set_status(Status(StatusCode.ERROR, _error_description(error)))
+            task.set_status(Status(StatusCode.ERROR, _error_description(error, with_content)))
 
         parent = trace_api.set_span_in_context(task)
         for call in calls:
-            usage = call_usage.get(call["call_sequence"], {})
-            self._export_call(call, parent=parent, event_id=event_id, start=start, end=end, usage=usage)
+            sequence = call["call_sequence"]
+            self._export_call(
+                call,
+                parent=parent,
+                event_id=event_id,
+                start=start,
+                end=end,
+                figures=figures.calls.get(sequence),
+                provider=providers[sequence],
+            )
         task.end(end_time=end)
+
+    def _provider_of(self, model_name: str, figures: CallFigures | None) -> str | None:
+        if figures is not None and figures.provider:
+            return figures.provider
+        if self.providers is not None:
+            given = self.providers.get(model_name)
+            if given:
+                return given
+        return provider_for_model(model_name)
 
     def _export_call(
         self,
@@ -533,21 +555,35 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
         event_id: str,
         start: int,
         end: int,
-        usage: Mapping[str, int],
+        figures: CallFigures | None,
+        provider: str | None,
     ) -> None:
         sequence: int = call["call_sequence"]
-        attributes: dict[str, _AttributeValue] = {
+        attributes: dict[str, _AttributeValue | Sequence[str]] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.request.model": call["model_name"],
             "gen_ai.response.model": call["model_name"],
             "wflogging.llm_call.sequence": sequence,
             # The SOP records no per-call times: a call span covers its task's interval.
             "wflogging.llm_call.timing": "task",
-            **usage,
         }
+        if provider is not None:
+            attributes["gen_ai.provider.name"] = provider
+        finish_reason = DEFAULT_FINISH_REASON
+        if figures is not None:
+            attributes.update(figures.usage)
+            if figures.cost_usd is not None:
+                attributes.update(cost_attributes(figures.cost_usd))
+            if figures.usage or figures.cost_usd is not None:
+                attributes["wflogging.usage.scope"] = figures.scope
+                if figures.scope != "call":
+                    attributes["wflogging.usage.calls"] = figures.calls
+            if figures.finish_reason is not None:
+                finish_reason = figures.finish_reason
+                attributes["gen_ai.response.finish_reasons"] = [finish_reason]
         content: dict[str, _AttributeValue] = {}
         if self.capture is not ContentCapture.NO_CONTENT:
-            content, failed = self._content(call)
+            content, failed = self._content(call, finish_reason)
             if failed:
                 attributes["wflogging.redaction_failed"] = True
             if self.capture.on_span:
@@ -567,27 +603,30 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
             span.add_event(CONTENT_EVENT, content, timestamp=end)
         span.end(end_time=end)
 
-    def _content(self, call: Mapping[str, Any]) -> tuple[dict[str, _AttributeValue], bool]:
+    def _content(
+        self, call: Mapping[str, Any], finish_reason: str
+    ) -> tuple[dict[str, _AttributeValue], bool]:
         content: dict[str, _AttributeValue] = {}
         failed = False
-        for attribute, role, text in (
-            ("gen_ai.input.messages", "user", call["prompt"]),
-            ("gen_ai.output.messages", "assistant", call["completion"]),
+        for attribute, role, text, extra in (
+            ("gen_ai.input.messages", "user", call["prompt"], {}),
+            ("gen_ai.output.messages", "assistant", call["completion"], {"finish_reason": finish_reason}),
         ):
             redacted = self._redacted(text)
             if redacted is None:
                 failed = True
             else:
-                content[attribute] = _messages(role, _clip(redacted, self.max_content_chars))
+                content[attribute] = _messages(role, _clip(redacted, self.max_content_chars), extra)
         return content, failed
 
     def _add_feedback(self, span: trace_api.Span, feedback: Mapping[str, Any]) -> None:
         attributes: dict[str, _AttributeValue] = {"wflogging.feedback.type": feedback["type"]}
-        content = self._redacted(feedback["content"])
-        if content is None:
-            attributes["wflogging.redaction_failed"] = True
-        else:
-            attributes["wflogging.feedback.content"] = content
+        if self.capture is not ContentCapture.NO_CONTENT:  # the Director's words are free text
+            content = self._redacted(feedback["content"])
+            if content is None:
+                attributes["wflogging.redaction_failed"] = True
+            else:
+                attributes["wflogging.feedback.content"] = content
         span.add_event(FEEDBACK_EVENT, attributes, timestamp=unix_nanos(feedback["timestamp_utc"]))
 
     def _redacted(self, text: str) -> str | None:
@@ -611,18 +650,38 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
             )
 
 
-def task_attributes(entry: Mapping[str, Any]) -> dict[str, _AttributeValue]:
-    """The task span's attributes for a conformant entry (usage and cost_data aside)."""
-    return {
+def task_attributes(entry: Mapping[str, Any], *, with_content: bool = False) -> dict[str, Any]:
+    """The task span's attributes for a conformant entry (usage and cost_data aside).
+
+    The task's description is free text: it goes along only ``with_content``.
+    """
+    attributes: dict[str, Any] = {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": entry["agent_name"],
         "wflogging.event_id": entry["event_id"],
         "wflogging.workflow_run_id": entry["workflow_run_id"],
         "wflogging.task.id": entry["task_id"],
-        "wflogging.task.description": entry["task_description"],
         "wflogging.task.status": entry["status"],
         "wflogging.task.duration_seconds": entry["timestamps"]["duration_seconds"],
         "wflogging.llm_call.count": len(entry["llm_trace"]),
+    }
+    if with_content:
+        attributes["wflogging.task.description"] = entry["task_description"]
+    return attributes
+
+
+def cost_attributes(cost_usd: Decimal) -> dict[str, _AttributeValue]:
+    """The file's own money for a span, in the attributes backends read for a stated cost.
+
+    ``llm.cost.total`` is OpenInference's (Arize); ``langfuse.observation.cost_details``
+    is what Langfuse's OTLP ingest documents (a JSON object of USD amounts);
+    ``wflogging.cost_usd`` keeps it under our own name for any other reader.
+    """
+    amount = float(cost_usd)
+    return {
+        "llm.cost.total": amount,
+        "langfuse.observation.cost_details": json.dumps({"total": amount}),
+        "wflogging.cost_usd": amount,
     }
 
 
@@ -632,15 +691,18 @@ def _error_type(error: object) -> str:
     return "_OTHER"  # the conventions' value when the error has no type
 
 
-def _error_description(error: object) -> str:
+def _error_description(error: object, with_content: bool) -> str:
+    # An exception's message can hold anything (LLM output, paths, secrets): only with content.
     if isinstance(error, Mapping) and isinstance(error.get("type"), str):
-        message = error.get("message")
+        message = error.get("message") if with_content else None
         return f"{error['type']}: {message}" if message else str(error["type"])
     return "task failed"
 
 
-def _exception_attributes(error: Mapping[str, Any]) -> dict[str, _AttributeValue]:
-    names = {"type": "exception.type", "message": "exception.message", "traceback": "exception.stacktrace"}
+def _exception_attributes(error: Mapping[str, Any], with_content: bool) -> dict[str, _AttributeValue]:
+    names = {"type": "exception.type"}
+    if with_content:
+        names |= {"message": "exception.message", "traceback": "exception.stacktrace"}
     return {names[key]: value for key, value in error.items() if key in names and isinstance(value, str)}
 
 
@@ -659,18 +721,68 @@ def _make_exporter(
     endpoint: str | None,
     headers: Mapping[str, str] | None,
     timeout: float | None,
-) -> SpanExporter:
+) -> DeliveryTracker:
+    seconds = timeout if timeout is not None else resolve_timeout()
     if isinstance(exporter, SpanExporter):
-        return exporter
+        return DeliveryTracker(exporter, endpoint=None, timeout=seconds)
     if exporter is not None:
-        return exporter()
+        return DeliveryTracker(exporter(), endpoint=None, timeout=seconds)
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as missing:  # pragma: no cover - depends on the environment
         raise ImportError(
             "OTLP/HTTP export needs opentelemetry-exporter-otlp-proto-http: pip install 'wflogging[otel]'"
         ) from missing
-    return OTLPSpanExporter(endpoint=endpoint, headers=dict(headers) if headers else None, timeout=timeout)
+    url = endpoint or resolve_endpoint()
+    recording = RecordingSession()
+    inner = OTLPSpanExporter(
+        endpoint=url,
+        headers=dict(headers) if headers else None,
+        timeout=seconds,
+        session=recording.session,
+    )
+    return DeliveryTracker(inner, endpoint=url, timeout=seconds, session=recording)
+
+
+def resolve_endpoint() -> str:
+    """The OTLP/HTTP traces URL the standard variables name (as the SDK's exporter resolves it)."""
+    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if traces:
+        return traces
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
+    return f"{base.rstrip('/')}/v1/traces"
+
+
+def resolve_timeout() -> float:
+    """Seconds per export from ``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT``/``OTEL_EXPORTER_OTLP_TIMEOUT`` (10)."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        text = os.environ.get(name, "").strip()
+        if text:
+            try:
+                seconds = float(text)
+            except ValueError:
+                continue
+            if seconds > 0:
+                return seconds
+    return 10.0
+
+
+def run_is_sampled(workflow_run_id: str, one_in: int) -> bool:
+    """Whether ``sample_runs=one_in`` keeps this run: the same answer in every process, every time."""
+    if one_in <= 1:
+        return True
+    digest = hashlib.blake2b(f"sample:{workflow_run_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % one_in == 0
+
+
+def _say(line: str) -> None:
+    stream = sys.stderr
+    if stream is not None:
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except Exception:  # nowhere left to say it
+            pass
 
 
 def _version() -> str:

@@ -24,6 +24,7 @@ from wflogging.reader import EventLine, TornLine
 
 if TYPE_CHECKING:
     from wflogging.cli.report import ReportBuilder
+    from wflogging.otel import OTelTaskEventHandler
 
 __all__ = ["build_parser", "main"]
 
@@ -112,6 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--run", metavar="ID", help="the run (needed when the files hold several)")
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
     timeline.set_defaults(handler=_timeline)
+
+    export = commands.add_parser(
+        "export",
+        help="send event files elsewhere: an OpenTelemetry backend",
+        description="Send the events of the files to another tool. --otlp-endpoint: as OpenTelemetry "
+        "spans over OTLP/HTTP (a trace per run, a span per task and per LLM call; needs the otel "
+        "extra); exporting a file again creates no duplicate spans. Standard OTEL_* variables apply "
+        "(headers, timeout, resource). Exit 0 when the backend accepted every span, 2 otherwise.",
+    )
+    export.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; quoted globs are expanded")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="the OTLP/HTTP traces URL, e.g. http://127.0.0.1:6006/v1/traces",
+    )
+    from wflogging.cli.export_otlp import add_otlp_options
+
+    add_otlp_options(export)
+    export.set_defaults(handler=_export)
 
     demo = commands.add_parser(
         "demo",
@@ -283,14 +304,31 @@ def _timeline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _otlp_exporters(endpoint: str | None) -> list[logging.Handler]:
+def _export(args: argparse.Namespace) -> int:
+    try:
+        from wflogging.cli.export_otlp import export_files, write_summary
+    except ImportError:  # pragma: no cover - the otel extra is missing
+        raise InputError(
+            "export --otlp-endpoint needs the otel extra: pip install 'wflogging[otel]'"
+        ) from None
+    summary = export_files(args.files, args.otlp_endpoint, args, progress=Progress())
+    if summary.problem is not None:
+        _error(f"{summary.problem}; {summary.spans_accepted} of {summary.spans_sent} spans accepted")
+        return EXIT_ERROR
+    write_summary(summary, args.otlp_endpoint, sys.stdout)
+    return EXIT_OK
+
+
+def _otlp_exporters(endpoint: str | None) -> list[OTelTaskEventHandler]:
     if endpoint is None:
         return []
     try:
         from wflogging.otel import OTelTaskEventHandler
     except ImportError:
         raise InputError("--otlp-endpoint needs the otel extra: pip install 'wflogging[otel]'") from None
-    return [OTelTaskEventHandler(endpoint, capture_content=True)]
+    # The SDK logs each failed batch itself; the demo says it once, with the URL and the cause.
+    logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
+    return [OTelTaskEventHandler(endpoint, capture_content=True, announce_failures=False)]
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -304,8 +342,17 @@ def _demo(args: argparse.Namespace) -> int:
         for exporter in exporters:
             exporter.close()  # sends what is still queued
     print(f"wrote run {run_id} to {args.output}\n")
-    if exporters:
-        print(f"exported run {run_id} as trace {run_id.replace('-', '')} to {args.otlp_endpoint}\n")
+    export_failed = False
+    for exporter in exporters:
+        delivery = exporter.delivery
+        if delivery.problem is None and delivery.accepted:
+            print(
+                f"exported run {run_id} as trace {run_id.replace('-', '')} to {args.otlp_endpoint}: "
+                f"{delivery.accepted} spans accepted\n"
+            )
+        else:
+            export_failed = True
+            _error(f"{delivery.problem or 'nothing was exported'}; the events file has the whole run")
     builder = ReportBuilder(ReportFilter(run=run_id))
     check_inputs([args.output])
     builder.read([args.output], Progress())
@@ -314,4 +361,4 @@ def _demo(args: argparse.Namespace) -> int:
         f"Next: wflogging show --run {run_id[:8]} --task <TASK_ID> {args.output}\n"
         f"      wflogging timeline --run {run_id[:8]} -o timeline.html {args.output}"
     )
-    return EXIT_OK
+    return EXIT_ERROR if export_failed else EXIT_OK
