@@ -363,7 +363,7 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
             id_generator=self._ids,
             shutdown_on_exit=False,  # logging.shutdown() closes this handler at exit
         )
-        #: What reached the backend: ``accepted`` and ``failed`` span counts, and ``problem``.
+        # What reached the backend (accepted and failed span counts, the last problem).
         self.delivery = _make_exporter(exporter, endpoint, headers, timeout)
         self._reported_problem = not announce_failures
         self._provider.add_span_processor(
@@ -426,7 +426,7 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
         ids come from ``event_id``, so an entry already exported live gets the
         same ids again. ``sample_runs`` does not apply: the caller, who can see
         whole runs, chooses (as ``wflogging export`` does with
-        :func:`run_is_sampled`).
+        :func:`~wflogging.otel.run_is_sampled`).
         """
         if self._closed:
             raise ValueError("export_entry on a closed OTelTaskEventHandler")
