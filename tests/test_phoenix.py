@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
+import os
 import subprocess
 import sys
 import uuid
@@ -24,7 +26,7 @@ pytest.importorskip(
 )
 
 import wflogging
-from tests.conftest import unique_logger
+from tests.conftest import unique_logger, valid_fields
 from tests.phoenix import Phoenix, running_phoenix
 from wflogging.demo import run_demo
 
@@ -225,3 +227,83 @@ def test_with_capture_off_no_free_text_arrives(phoenix: Phoenix, tmp_path: Path)
     (llm,) = [span for span in spans if span["span_kind"] == "LLM"]
     assert llm["attributes"]["llm.model_name"] == "gpt-4.1"
     assert llm["attributes"]["llm.token_count.prompt"] == 7
+
+
+def test_a_live_dictconfig_run_arrives_as_one_trace(phoenix: Phoenix, tmp_path: Path) -> None:
+    """File and OTLP handlers in one dictConfig: the run is one trace, calls under their tasks."""
+    logger = unique_logger()
+    project = _project()
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "otlp": {
+                    "class": "wflogging.otel.OTelTaskEventHandler",
+                    "endpoint": phoenix.traces_url,
+                    "service_name": "orchestrator",
+                    "resource_attributes": {"openinference.project.name": project},
+                },
+                "events": {"class": "wflogging.TaskEventHandler", "filename": str(tmp_path / "events.jsonl")},
+            },
+            "loggers": {logger.name: {"handlers": ["otlp", "events"], "level": "INFO"}},
+        }
+    )
+    calls = [
+        {"model_name": "claude-sonnet-4", "prompt": "Plan it", "completion": "Planned"},
+        {"model_name": "gpt-4.1-mini", "prompt": "Review it", "completion": "Reviewed"},
+    ]
+    try:
+        with wflogging.workflow_run() as run_id:
+            logger.info("done", extra=valid_fields(task_id="1.1", llm_trace=calls))
+            logger.info("failed", extra=valid_fields(task_id="1.2", status="Failed"))
+            logger.info("ordinary log line, not a task event")
+    finally:
+        for handler in logger.handlers[:]:
+            logger.removeHandler(handler)
+            handler.close()  # the OTLP handler sends what is queued before close returns
+
+    spans = phoenix.wait_for_spans(project, 5)  # two tasks; 1.1 makes two calls, 1.2 one
+    assert len(spans) == 5
+    assert {span["context"]["trace_id"] for span in spans} == {uuid.UUID(run_id).hex}
+    tasks = {span["attributes"]["wflogging.task.id"]: span for span in spans if span["parent_id"] is None}
+    assert sorted(tasks) == ["1.1", "1.2"]
+    children = sorted(
+        (span for span in spans if span["parent_id"] == tasks["1.1"]["context"]["span_id"]),
+        key=lambda span: span["attributes"]["wflogging.llm_call.sequence"],
+    )
+    assert [child["attributes"]["llm.model_name"] for child in children] == [
+        "claude-sonnet-4",
+        "gpt-4.1-mini",
+    ]
+    assert [child["span_kind"] for child in children] == ["LLM", "LLM"]
+    assert tasks["1.2"]["status_code"] == "ERROR"
+    assert tasks["1.1"]["start_time"].startswith("2026-03-01T10:00:00")
+    assert "Plan it" not in json.dumps(spans)  # no content without the opt-in
+    file_ids = {entry["event_id"] for entry in _entries(tmp_path / "events.jsonl")}
+    assert {span["attributes"]["wflogging.event_id"] for span in tasks.values()} == file_ids
+
+
+def test_the_demo_command_exports_its_run_as_one_trace(phoenix: Phoenix, tmp_path: Path) -> None:
+    """`wflogging demo --otlp-endpoint URL` sends the run, says how many spans were accepted."""
+    project = _project()
+    url = phoenix.traces_url
+    done = subprocess.run(
+        [sys.executable, "-m", "wflogging", "demo", "-o", str(tmp_path / "d.jsonl"), "--otlp-endpoint", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "OTEL_RESOURCE_ATTRIBUTES": f"openinference.project.name={project}"},
+    )
+    assert done.returncode == 0, done.stderr
+    entries = _entries(tmp_path / "d.jsonl")
+    (run_id,) = {entry["workflow_run_id"] for entry in entries}
+    expected = _span_count(entries)
+    assert f"exported run {run_id}" in done.stdout
+    assert f"{expected} spans accepted" in done.stdout
+    spans = phoenix.wait_for_spans(project, expected)
+    assert {span["context"]["trace_id"] for span in spans} == {uuid.UUID(run_id).hex}
+    assert sorted(
+        span["attributes"]["wflogging.event_id"] for span in spans if span["parent_id"] is None
+    ) == sorted(entry["event_id"] for entry in entries)
