@@ -46,11 +46,17 @@ def run_cli_process(*args: str, stdin: bytes | None = None) -> Result:
 
 
 def log_task(event_log: EventLog, **fields: Any) -> None:
-    """Log one task event through the real handler (exc_info=True if ``error`` is given)."""
+    """Log one task event through the real handler (exc_info=True if ``error`` is given).
+
+    The handler's formatter keeps the error as ``extensions.error`` (``error_details``, the
+    opt-in), which is what the report and the timeline show as a failure's reason.
+    """
     error = fields.pop("error", None)
     if error is None:
         event_log.logger.info("task", extra=valid_fields(**fields))
         return
+    if not event_log.handler.formatter.error_details:
+        event_log.handler.setFormatter(wflogging.TaskEventFormatter(error_details=True))
     try:
         raise RuntimeError(error)
     except RuntimeError:
