@@ -23,6 +23,7 @@ import wflogging
 from tests.conftest import unique_logger, valid_fields
 from wflogging.demo import run_demo
 
+# Written out from the SOP, not taken from wflogging.schema.FIELD_ORDER: a change there must fail here.
 SOP_KEYS = [
     "event_id",
     "workflow_run_id",
