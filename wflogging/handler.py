@@ -9,6 +9,7 @@ import threading
 
 from wflogging.event import TaskEventRejected, is_task_event
 from wflogging.formatter import TaskEventFormatter
+from wflogging.journal import OpenTaskJournal, journal_dir_for
 from wflogging.redaction import Redactor
 from wflogging.rejects import RejectSink, rejects_path_for
 from wflogging.rotation import Rotation
@@ -83,6 +84,10 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             apply to whatever formatter the handler gets, unless that formatter sets
             its own: so they work in ``dictConfig`` even beside a formatter declared
             with ``"class"`` (which the stdlib builds without wflogging's options).
+        journal: where ``record_task`` notes each open task, so ``wflogging recover``
+            can log a task whose process died inside it (see :mod:`wflogging.journal`):
+            ``True`` (default) for ``<filename>.open/``, a directory path, or ``False``
+            for none. Exposed as :attr:`open_task_journal`.
         level: the handler's level.
     """
 
@@ -103,6 +108,7 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         redact: bool | Redactor = False,
         max_field_chars: int | None = None,
         max_field_bytes: int | None = None,
+        journal: bool | str | os.PathLike[str] = True,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -135,6 +141,14 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         )
         self.strict = strict
         self.formatter: TaskEventFormatter = self._privacy
+        #: The open-task journal ``record_task`` writes to (``None`` with ``journal=False``).
+        self.open_task_journal: OpenTaskJournal | None = None
+        if journal is not False:
+            self.open_task_journal = OpenTaskJournal(
+                journal_dir_for(self.file.path) if journal is True else journal,
+                redact=self._privacy.redactor is not None,
+                sync=self.file.syncs,
+            )
         if not delay:
             self.file.open()
 
@@ -160,6 +174,8 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             fmt.redactor = fmt.redactor or wanted.redactor
             fmt.size_cap = fmt.size_cap or wanted.size_cap
         self.formatter = fmt
+        if self.open_task_journal is not None:
+            self.open_task_journal.redact = fmt.redactor is not None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -113,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
     timeline.set_defaults(handler=_timeline)
 
+    recover = commands.add_parser(
+        "recover",
+        help="log a Failed event for each task whose process died inside record_task",
+        description="Read the open-task journal beside EVENTS_FILE (<EVENTS_FILE>.open/) and append one "
+        "Failed event, with the calls it recorded, for each task whose process is gone. Tasks still "
+        "running are left alone; running it again writes nothing new.",
+    )
+    recover.add_argument("events_file", metavar="EVENTS_FILE", help="the events file the tasks log to")
+    recover.add_argument("--journal", metavar="DIR", help="the journal directory, if not the default")
+    recover.set_defaults(handler=_recover)
+
     demo = commands.add_parser(
         "demo",
         help="run a small simulated workflow that writes real events, then report on it",
@@ -280,6 +291,13 @@ def _timeline(args: argparse.Namespace) -> int:
     run_id, entries = collect_run(_items(args.files), args.run)
     write_timeline(entries, run_id, args.output)
     print(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}")
+    return EXIT_OK
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from wflogging.cli.recover import run_recover
+
+    run_recover(args.events_file, args.journal, sys.stdout)
     return EXIT_OK
 
 
