@@ -113,6 +113,34 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
     timeline.set_defaults(handler=_timeline)
 
+    diff = commands.add_parser(
+        "diff",
+        help="what changed between two runs: cost, tokens, calls, duration, status, prompts",
+        usage="wflogging diff [options] BASE NEW FILE...\n"
+        "       wflogging diff --baseline-runs N [options] NEW FILE...",
+        description="Compare run NEW with run BASE (workflow_run_id prefixes), or with --baseline-runs N "
+        "with the median of the N runs that started before NEW: per task and per agent, cost, input and "
+        "output tokens, LLM calls, duration and status; tasks newly failing, fixed, added and removed; "
+        "prompts changed (by fingerprint). Exit 1, naming what exceeded, when a limit given is exceeded.",
+    )
+    diff.add_argument(
+        "operands", nargs="+", metavar="BASE NEW FILE", help="run id prefixes, then " + _FILES_HELP
+    )
+    diff.add_argument(
+        "--baseline-runs", type=int, metavar="N", help="compare NEW with the median of N runs before it"
+    )
+    diff.add_argument(
+        "--format", choices=("table", "markdown", "json"), default="table", help="output format"
+    )
+    diff.add_argument(
+        "--max-cost-increase", type=float, metavar="PCT", help="exit 1 if cost rose more than PCT %%"
+    )
+    diff.add_argument(
+        "--max-duration-increase", type=float, metavar="PCT", help="exit 1 if duration rose more than PCT %%"
+    )
+    diff.add_argument("--fail-on-new-failure", action="store_true", help="exit 1 if a task newly fails")
+    diff.set_defaults(handler=_diff)
+
     recover = commands.add_parser(
         "recover",
         help="log a Failed event for each task whose process died inside record_task",
@@ -291,6 +319,45 @@ def _timeline(args: argparse.Namespace) -> int:
     run_id, entries = collect_run(_items(args.files), args.run)
     write_timeline(entries, run_id, args.output)
     print(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}")
+    return EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from wflogging.cli.diff import (
+        baseline_before,
+        collect_runs,
+        diff_runs,
+        exceeded_limits,
+        find_run,
+        render_diff,
+    )
+
+    run_count = 1 if args.baseline_runs is not None else 2
+    if args.baseline_runs is not None and args.baseline_runs < 1:
+        raise InputError("--baseline-runs: N must be at least 1")
+    if len(args.operands) <= run_count:
+        raise InputError("diff needs BASE NEW FILE... (or --baseline-runs N NEW FILE...)")
+    ids, files = args.operands[:run_count], args.operands[run_count:]
+    runs = collect_runs(_items(files))
+    new = find_run(runs, ids[-1], "NEW")
+    base = (
+        baseline_before(runs, new, args.baseline_runs) if run_count == 1 else [find_run(runs, ids[0], "BASE")]
+    )
+    found = diff_runs(runs, new, base)
+    exceeded = exceeded_limits(
+        found,
+        max_cost_increase=args.max_cost_increase,
+        max_duration_increase=args.max_duration_increase,
+        fail_on_new_failure=args.fail_on_new_failure,
+    )
+    if args.format == "json":
+        sys.stdout.write(_json_dumps()(found.as_json(exceeded)) + "\n")
+    else:
+        sys.stdout.write(render_diff(found, exceeded, markdown=args.format == "markdown"))
+    if exceeded:
+        _error_line = "; ".join(exceeded)
+        sys.stderr.write(f"wflogging: diff: limits exceeded: {_error_line}\n")
+        return EXIT_FINDINGS
     return EXIT_OK
 
 
