@@ -24,6 +24,8 @@ from wflogging.reader import EventLine, TornLine
 
 if TYPE_CHECKING:
     from wflogging.cli.report import ReportBuilder
+    from wflogging.cli.reprice import Repricing
+    from wflogging.pricing import PriceTable
 
 __all__ = ["build_parser", "main"]
 
@@ -85,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--until", metavar="TIME", help="only tasks started before TIME")
     report.add_argument(
         "--format", choices=("table", "markdown", "json"), default="table", help="output format"
+    )
+    report.add_argument(
+        "--prices",
+        metavar="PRICES",
+        help="also re-price the stored usage with this price table (.json/.toml, as load_prices reads)",
     )
     report.set_defaults(handler=_report)
 
@@ -217,6 +224,7 @@ def _report(args: argparse.Namespace) -> int:
         until = None if args.until is None else parse_moment(args.until)
     except ValueError as exc:
         raise InputError(f"--since/--until: {exc}") from None
+    prices = None if args.prices is None else _load_prices(args.prices)
     builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until))
     check_inputs(args.files)
 
@@ -229,8 +237,22 @@ def _report(args: argparse.Namespace) -> int:
     torn = builder.unreadable
     if torn > 3:
         _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
-    _print_report(builder, args.format)
+    repriced = None
+    if prices is not None:
+        from wflogging.cli.reprice import reprice, selected_entries
+
+        repriced = reprice(selected_entries(read_inputs(args.files), args.run, since, until), prices)
+    _print_report(builder, args.format, repriced)
     return EXIT_OK
+
+
+def _load_prices(path: str) -> PriceTable:
+    from wflogging.pricing import load_prices
+
+    try:
+        return load_prices(path)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise InputError(f"--prices: {exc}") from None
 
 
 def _warn(message: str) -> None:
@@ -241,10 +263,10 @@ def _warn_torn(item: TornLine) -> None:
     _warn(f"{item.source}:{item.line_number}: skipped a torn line at byte {item.offset}: {item.reason}")
 
 
-def _print_report(builder: ReportBuilder, output_format: str) -> None:
+def _print_report(builder: ReportBuilder, output_format: str, repriced: Repricing | None = None) -> None:
     head, runs, tail = builder.parts()
     if output_format == "json":
-        _write_json_report(head, runs, tail)
+        _write_json_report(head, runs, tail if repriced is None else {**tail, "repriced": repriced.as_json()})
         return
     from wflogging.cli.report_text import RUN_ROWS, report_document
 
@@ -253,6 +275,10 @@ def _print_report(builder: ReportBuilder, output_format: str) -> None:
     latest = list(collections.deque(runs, maxlen=RUN_ROWS))
     document = report_document({**head, "runs": latest, "run_count": run_count, **tail})
     sys.stdout.write(document.as_markdown() if output_format == "markdown" else document.as_text())
+    if repriced is not None:
+        from wflogging.cli.reprice import reprice_section
+
+        sys.stdout.write("\n" + reprice_section(repriced, markdown=output_format == "markdown"))
 
 
 def _write_json_report(head: dict[str, Any], runs: Iterator[dict[str, Any]], tail: dict[str, Any]) -> None:
