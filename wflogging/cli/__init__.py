@@ -120,6 +120,31 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
     timeline.set_defaults(handler=_timeline)
 
+    _add_diff(commands)
+    _add_export(commands)
+    _add_recover(commands)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a small simulated workflow that writes real events, then report on it",
+    )
+    demo.add_argument(
+        "-o",
+        "--output",
+        default="wflogging-demo.jsonl",
+        help="events file to append to (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="also export the run as a trace over OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces "
+        "(needs the otel extra)",
+    )
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _add_diff(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     diff = commands.add_parser(
         "diff",
         help="what changed between two runs: cost, tokens, calls, duration, status, prompts",
@@ -148,6 +173,40 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--fail-on-new-failure", action="store_true", help="exit 1 if a task newly fails")
     diff.set_defaults(handler=_diff)
 
+
+def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``export``: one subcommand, exactly one target option per call (--evals here)."""
+    export = commands.add_parser(
+        "export",
+        help="export events elsewhere (exactly one target option)",
+        description="Export the events of FILE... to one target: --evals OUT writes the prompt -> "
+        "completion pairs of failed or human-rejected tasks (every task with --all) as chat-messages JSONL.",
+    )
+    export.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
+    export_target = export.add_mutually_exclusive_group(required=True)
+    export_target.add_argument(
+        "--evals",
+        metavar="OUT",
+        help="write an eval set as JSONL ({messages, metadata} per LLM call); - for stdout",
+    )
+    export.add_argument(
+        "--all", action="store_true", help="--evals: every task, not only failed or rejected ones"
+    )
+    export.add_argument("--run", metavar="ID", help="only this run (an id prefix is enough)")
+    export.add_argument("--agent", metavar="NAME", help="only this agent")
+    export.add_argument(
+        "--since", metavar="TIME", help="only tasks started at or after TIME (ISO 8601; UTC if no offset)"
+    )
+    export.add_argument(
+        "--rejected-pattern",
+        metavar="REGEX",
+        help="--evals: what marks a human's answer as a rejection "
+        "(case-insensitive; default: reject, denied, declined...)",
+    )
+    export.set_defaults(handler=_export)
+
+
+def _add_recover(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     recover = commands.add_parser(
         "recover",
         help="log a Failed event for each task whose process died inside record_task",
@@ -158,25 +217,6 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("events_file", metavar="EVENTS_FILE", help="the events file the tasks log to")
     recover.add_argument("--journal", metavar="DIR", help="the journal directory, if not the default")
     recover.set_defaults(handler=_recover)
-
-    demo = commands.add_parser(
-        "demo",
-        help="run a small simulated workflow that writes real events, then report on it",
-    )
-    demo.add_argument(
-        "-o",
-        "--output",
-        default="wflogging-demo.jsonl",
-        help="events file to append to (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--otlp-endpoint",
-        metavar="URL",
-        help="also export the run as a trace over OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces "
-        "(needs the otel extra)",
-    )
-    demo.set_defaults(handler=_demo)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -385,6 +425,12 @@ def _diff(args: argparse.Namespace) -> int:
         sys.stderr.write(f"wflogging: diff: limits exceeded: {_error_line}\n")
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from wflogging.cli.export_evals import export_evals
+
+    return export_evals(args, _items(args.files))
 
 
 def _recover(args: argparse.Namespace) -> int:
