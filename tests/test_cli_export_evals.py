@@ -87,7 +87,7 @@ def feedback(kind: str, content: str) -> dict[str, str]:
     return {"type": kind, "content": content, "timestamp_utc": "2026-03-01T10:00:00.000000Z"}
 
 
-TASKS = [
+TASKS: list[dict[str, Any]] = [
     {"id": "1", "status": "Success"},
     {"id": "2", "status": "Failed", "calls": 2, "agent": "/b"},
     {
