@@ -265,3 +265,62 @@ def test_recover_command_says_what_it_did_and_is_idempotent(
 
 def test_open_task_type_is_public() -> None:
     assert OpenTask.__name__ == "OpenTask"
+
+
+NESTED = textwrap.dedent(
+    """
+    import logging, sys, wflogging
+    log = logging.getLogger("orchestrator")
+    log.setLevel(logging.INFO)
+    log.addHandler(wflogging.TaskEventHandler(sys.argv[1]))
+    with wflogging.workflow_run():
+        with wflogging.record_task(log, task_id="outer", task_description="d", agent_name="a") as outer:
+            outer.llm_call(model_name="m", prompt="before", completion="c")
+            with wflogging.record_task(log, task_id="inner", task_description="d", agent_name="a") as inner:
+                inner.llm_call(model_name="m", prompt="inner", completion="c")
+            outer.llm_call(model_name="m", prompt="after", completion="c")
+            print("inside", flush=True)
+            sys.stdin.readline()
+    """
+)
+
+
+def test_only_the_tasks_still_open_are_recovered(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    child = subprocess.Popen(
+        [sys.executable, "-c", NESTED, str(events)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "inside\n"
+    child.kill()
+    reap(child)
+    [inner] = entries(events)
+    assert inner["task_id"] == "inner"
+
+    [(_, event)] = recover(events).recovered
+
+    assert event["task_id"] == "outer"
+    assert [call["prompt"] for call in event["llm_trace"]] == ["before", "after"]
+    assert [e["task_id"] for e in entries(events)] == ["inner", "outer"]
+
+
+def test_the_journal_file_stays_small_across_many_tasks(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    handler = wflogging.TaskEventHandler(events)
+    log = logging.getLogger(f"journal-{uuid.uuid4()}")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    big = "x" * 300_000
+    try:
+        with wflogging.workflow_run():
+            for number in range(20):  # 6 MB of prompts in all
+                with wflogging.record_task(
+                    log, task_id=str(number), task_description="d", agent_name="a"
+                ) as t:
+                    t.llm_call(model_name="m", prompt=big, completion="c")
+        [notes] = Path(journal_dir_for(events)).iterdir()
+        assert notes.stat().st_size < 2 * 2**20
+        assert list(open_tasks(journal_dir_for(events))) == []
+    finally:
+        log.removeHandler(handler)
+        handler.close()

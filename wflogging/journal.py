@@ -31,10 +31,10 @@ The notes of one process
     start_time_utc}, "at": T}`` on entry; ``{"call": {...}, "usage": {...}, "id":
     EVENT_ID, "at": T}`` per call; ``{"feedback": {...}, "id": ..., "at": T}``;
     ``{"close": EVENT_ID, "at": T}`` at the end (``T``: seconds since the epoch).
-    When no task of the process is open any more, the file is truncated back to
-    its first line rather than closed out line by line, so it stays small in an
-    orchestrator that ever pauses between tasks (one whose tasks always overlap
-    keeps appending until a pause comes). An interpreter that exits normally
+    When no task of the process is open and the file has grown past 1 MiB, it is
+    truncated back to its first line, so it stays small in an orchestrator that
+    ever pauses between tasks (one whose tasks always overlap keeps appending
+    until a pause comes). An interpreter that exits normally
     removes its file. Files are opened relative to the directory's descriptor
     with ``O_NOFOLLOW``, and a journal directory that is a symlink, is not ours,
     or is writable by others is refused (one line on stderr; tasks then run
@@ -98,6 +98,9 @@ NOTES_SUFFIX = ".tasks"
 _TEMP_SUFFIX = ".tmp"
 _REDACTED = "[not kept in the open-task journal: the handler redacts]"
 _UTC = dt.timezone.utc
+# A file is truncated back to its first line when no task is open and it reached this size:
+# truncating at every task end costs more than appending a "close" line.
+_TRUNCATE_AT = 1 << 20
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -196,7 +199,7 @@ def _as_text(value: object) -> str:
 class _ProcessFile:
     """This process's notes file in one journal: its descriptor, and the length of its first line."""
 
-    __slots__ = ("dir_fd", "fd", "head_length", "name", "open_tasks", "pid")
+    __slots__ = ("dir_fd", "fd", "head_length", "name", "open_tasks", "pid", "size")
 
     def __init__(self, dir_fd: int, fd: int, name: str, head_length: int, pid: int) -> None:
         self.dir_fd = dir_fd
@@ -205,6 +208,7 @@ class _ProcessFile:
         self.head_length = head_length
         self.pid = pid
         self.open_tasks = 0
+        self.size = head_length  # bytes written: when to truncate
 
 
 class OpenTaskJournal:
@@ -276,6 +280,7 @@ class OpenTaskJournal:
 
     def _write(self, file: _ProcessFile, line: bytes) -> None:
         os.write(file.fd, line)
+        file.size += len(line)
         if self.sync:
             os.fsync(file.fd)
 
@@ -294,10 +299,11 @@ class OpenTaskJournal:
                 if file is not self._file:
                     return  # a file given up on, or the parent's (after a fork)
                 file.open_tasks -= 1
-                if file.open_tasks:
+                if file.open_tasks or file.size < _TRUNCATE_AT:
                     self._write(file, _dumps({"close": event_id, "at": time.time()}))
-                else:  # nothing open: back to the first line (one syscall; the file stays small)
+                else:  # nothing open: back to the first line (the file stays small)
                     os.ftruncate(file.fd, file.head_length)
+                    file.size = file.head_length
         except Exception as exc:
             self._failed(f"{type(exc).__name__}: {exc}")
 
