@@ -23,6 +23,7 @@ from wflogging.cli.inputs import InputError, Progress, check_inputs, read_inputs
 from wflogging.reader import EventLine, TornLine
 
 if TYPE_CHECKING:
+    from wflogging.cli.improve import FindingsCollector
     from wflogging.cli.report import ReportBuilder
     from wflogging.cli.reprice import Repricing
     from wflogging.pricing import PriceTable
@@ -264,8 +265,11 @@ def _report(args: argparse.Namespace) -> int:
         until = None if args.until is None else parse_moment(args.until)
     except ValueError as exc:
         raise InputError(f"--since/--until: {exc}") from None
+    from wflogging.cli.improve import FindingsCollector
+
     prices = None if args.prices is None else _load_prices(args.prices)
-    builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until))
+    findings = FindingsCollector()
+    builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until), observer=findings.observe)
     check_inputs(args.files)
 
     def warn_torn(item: TornLine) -> None:
@@ -282,7 +286,7 @@ def _report(args: argparse.Namespace) -> int:
         from wflogging.cli.reprice import reprice, selected_entries
 
         repriced = reprice(selected_entries(read_inputs(args.files), args.run, since, until), prices)
-    _print_report(builder, args.format, repriced)
+    _print_report(builder, args.format, repriced, (findings, args.files))
     return EXIT_OK
 
 
@@ -303,8 +307,16 @@ def _warn_torn(item: TornLine) -> None:
     _warn(f"{item.source}:{item.line_number}: skipped a torn line at byte {item.offset}: {item.reason}")
 
 
-def _print_report(builder: ReportBuilder, output_format: str, repriced: Repricing | None = None) -> None:
+def _print_report(
+    builder: ReportBuilder,
+    output_format: str,
+    repriced: Repricing | None = None,
+    findings: tuple[FindingsCollector, Sequence[str]] | None = None,
+) -> None:
     head, runs, tail = builder.parts()
+    if findings is not None:
+        collector, files = findings
+        tail["where_to_improve"]["findings"] = collector.findings(tail["overall"], files)
     if output_format == "json":
         _write_json_report(head, runs, tail if repriced is None else {**tail, "repriced": repriced.as_json()})
         return
@@ -463,10 +475,13 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"wrote run {run_id} to {args.output}\n")
     if exporters:
         print(f"exported run {run_id} as trace {run_id.replace('-', '')} to {args.otlp_endpoint}\n")
-    builder = ReportBuilder(ReportFilter(run=run_id))
+    from wflogging.cli.improve import FindingsCollector
+
+    findings = FindingsCollector()
+    builder = ReportBuilder(ReportFilter(run=run_id), observer=findings.observe)
     check_inputs([args.output])
     builder.read([args.output], Progress())
-    _print_report(builder, "table")
+    _print_report(builder, "table", findings=(findings, [args.output]))
     print(
         f"Next: wflogging show --run {run_id[:8]} --task <TASK_ID> {args.output}\n"
         f"      wflogging timeline --run {run_id[:8]} -o timeline.html {args.output}"

@@ -246,7 +246,10 @@ def _improve(doc: Document, improve: dict[str, Any]) -> None:
             f"- Agent {row['agent_name']} failed {row['failed']} of {row['events']} tasks "
             f"({row['rate']:.0%})."
         )
-    for row in improve["repeated_prompts"]:
+    findings = improve.get("findings")  # wflogging.cli.improve: each with its figures and a command
+    for finding in findings or ():
+        lines.append(f"- {finding['text']} Details: {finding['command']}")
+    for row in improve["repeated_prompts"] if findings is None else ():
         lines.append(
             f"- Task {row['task_id']} ({row['agent_name']}) sends "
             f"{_plural(row['prompts'], 'identical prompt')} in {row['runs']} runs: cache or reuse the answer."
