@@ -324,3 +324,25 @@ def test_the_journal_file_stays_small_across_many_tasks(tmp_path: Path) -> None:
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def test_the_journal_is_found_behind_a_queue_handler(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    target = wflogging.TaskEventHandler(events)
+    queued = wflogging.TaskEventQueueHandler(handlers=[target])
+    log = logging.getLogger(f"journal-{uuid.uuid4()}")
+    log.addHandler(queued)
+    log.setLevel(logging.INFO)
+    try:
+        with (
+            wflogging.workflow_run(),
+            wflogging.record_task(log, task_id="q", task_description="d", agent_name="a") as task,
+        ):
+            [note] = open_tasks(journal_dir_for(events))
+            assert note.header["event_id"] == task.event_id
+    finally:
+        log.removeHandler(queued)
+        queued.close()
+        target.close()
+    assert [e["task_id"] for e in entries(events)] == ["q"]
+    assert list(open_tasks(journal_dir_for(events))) == []

@@ -15,9 +15,11 @@ Where the journal lives
     default; ``journal="/some/dir"`` puts it elsewhere, ``journal=False`` turns it
     off) and exposes it as ``handler.open_task_journal``. ``record_task`` finds it
     by walking the handlers its logger reaches (as logging does, following
-    ``propagate``); pass ``record_task(..., journal=...)`` when the handler is out
-    of its reach (behind a :class:`~logging.handlers.QueueHandler`, say), or
-    ``journal=False`` to write no note.
+    ``propagate``), looking behind a queue handler's ``listener`` too (a
+    :class:`~wflogging.TaskEventQueueHandler` with ``handlers=``, or Python 3.12's
+    ``dictConfig`` form); pass ``record_task(..., journal=...)`` when the handler
+    is out of its reach (in another process, say), or ``journal=False`` to write
+    no note.
 
 The notes of one process
     Each process (each journal in it) appends to its own file,
@@ -401,12 +403,25 @@ def journal_of(logger: logging.Logger | logging.LoggerAdapter[Any]) -> OpenTaskJ
         current = current.logger
     while current is not None:
         for handler in current.handlers:
-            journal = getattr(handler, "open_task_journal", None)
+            journal = _journal_of_handler(handler)
             if journal is not None:
-                return journal  # type: ignore[no-any-return]
+                return journal
         if not current.propagate:
             return None
         current = current.parent
+    return None
+
+
+def _journal_of_handler(handler: object) -> OpenTaskJournal | None:
+    """A handler's journal, or that of a handler behind its queue listener (a ``QueueHandler``'s)."""
+    journal = getattr(handler, "open_task_journal", None)
+    if isinstance(journal, OpenTaskJournal):
+        return journal
+    listener = getattr(handler, "listener", None)
+    for inner in getattr(listener, "handlers", None) or ():
+        journal = getattr(inner, "open_task_journal", None)
+        if isinstance(journal, OpenTaskJournal):
+            return journal
     return None
 
 
