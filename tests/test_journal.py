@@ -346,3 +346,17 @@ def test_the_journal_is_found_behind_a_queue_handler(tmp_path: Path) -> None:
         target.close()
     assert [e["task_id"] for e in entries(events)] == ["q"]
     assert list(open_tasks(journal_dir_for(events))) == []
+
+
+def test_a_handler_opened_with_recover_logs_the_dead_tasks(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    child = start_task(events, str(uuid.uuid4()), "crashed", 2)
+    child.kill()
+    reap(child)
+    assert entries(events) == []
+    handler = wflogging.TaskEventHandler(events, recover=True)
+    handler.close()
+    [event] = entries(events)
+    assert (event["task_id"], event["status"], len(event["llm_trace"])) == ("crashed", "Failed", 2)
+    wflogging.TaskEventHandler(events, recover=True).close()
+    assert len(entries(events)) == 1

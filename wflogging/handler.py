@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import sys
 import threading
 
 from wflogging.event import TaskEventRejected, is_task_event
@@ -88,6 +89,11 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             can log a task whose process died inside it (see :mod:`wflogging.journal`):
             ``True`` (default) for ``<filename>.open/``, a directory path, or ``False``
             for none. Exposed as :attr:`open_task_journal`.
+        recover: on opening, log a ``Failed`` event for each open task in the journal
+            whose process is gone, as ``wflogging recover`` does (:func:`wflogging.recover`):
+            useful when the orchestrator restarts after a crash. Off by default (it reads
+            the events file when there is such a task). A failure is reported on stderr,
+            never raised.
         level: the handler's level.
     """
 
@@ -109,6 +115,7 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         max_field_chars: int | None = None,
         max_field_bytes: int | None = None,
         journal: bool | str | os.PathLike[str] = True,
+        recover: bool = False,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -151,6 +158,16 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             )
         if not delay:
             self.file.open()
+        if recover and self.open_task_journal is not None:
+            self._recover_open_tasks(self.open_task_journal)
+
+    def _recover_open_tasks(self, journal: OpenTaskJournal) -> None:
+        from wflogging.journal import recover
+
+        try:
+            recover(self.file.path, journal_dir=journal.directory, handler=self)
+        except Exception as exc:  # recovery must not stop the orchestrator from starting
+            sys.stderr.write(f"wflogging: could not recover open tasks from {journal.directory}: {exc}\n")
 
     @property
     def filename(self) -> str:

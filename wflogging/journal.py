@@ -67,7 +67,9 @@ What ``recover`` writes
     directory, and skips any task whose ``event_id`` is already in the events
     file or its rotated files: running it twice, or twice at once, or after a
     process that died between logging an event and noting its end, writes no
-    second event. Run it on the host (and in the pid namespace) of the writers.
+    second event. Run it on the host (and in the pid namespace) of the writers:
+    by hand, from a periodic job, or by opening the handler with
+    ``TaskEventHandler(..., recover=True)`` when the orchestrator starts.
 """
 
 from __future__ import annotations
