@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -106,3 +108,53 @@ def test_renders_in_headless_chromium_with_details_on_click(
     screenshot = tmp_path / "timeline.png"
     _chromium(tmp_path, "--window-size=1200,800", f"--screenshot={screenshot}", page.as_uri())
     assert screenshot.stat().st_size > 10_000  # a rendered chart, not a blank page
+
+
+# Appended to a copy of the page: measures the laid-out bars and writes the figures into the DOM,
+# where --dump-dom shows them (the page's CSP allows inline scripts; it forbids any network).
+_MEASURE = """<script>
+(function () {
+  var bars = Array.prototype.slice.call(document.querySelectorAll(".bar[data-index]"));
+  var widths = bars.map(function (bar) { return bar.getBoundingClientRect().width; });
+  var folds = Array.prototype.slice.call(document.querySelectorAll(".fold-label"));
+  var out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify({
+    viewport: window.innerWidth,
+    bars: widths,
+    labels: bars.map(function (bar) { return bar.querySelector(".label").textContent; }),
+    calls: bars.map(function (bar) {
+      var calls = bar.querySelectorAll(".call");
+      return Array.prototype.map.call(calls, function (c) { return c.dataset.model; });
+    }),
+    folds: folds.map(function (f) { return [f.textContent, f.getBoundingClientRect().width]; })
+  });
+  document.body.appendChild(out);
+})();
+</script>"""
+
+
+@needs_chromium
+def test_demo_timeline_folds_the_human_wait_and_every_bar_is_readable_at_1400px(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's 20-minute wait is a labelled fold; the narrowest task bar is >= 24 px wide."""
+    events = tmp_path / "demo.jsonl"
+    assert run_cli(capsys, "demo", "-o", str(events)).code == 0
+    page = tmp_path / "timeline.html"
+    assert run_cli(capsys, "timeline", "-o", str(page), str(events)).code == 0
+    measured_page = tmp_path / "measured.html"
+    measured_page.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE + "</body>"))
+    dom = _chromium(tmp_path, "--window-size=1400,900", "--dump-dom", measured_page.as_uri())
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S)
+    assert found is not None
+    measured = json.loads(html.unescape(found.group(1)))
+    assert measured["viewport"] == 1400
+    entries = events_in(events)
+    assert len(measured["bars"]) == len(entries)
+    assert min(measured["bars"]) >= 24
+    assert [text for text, _ in measured["folds"]] == ["⋯ 20m 00s ⋯"]  # the Director's wait
+    assert all(width > 0 for _, width in measured["folds"])
+    by_start = sorted(entries, key=lambda e: e["timestamps"]["start_time_utc"])
+    assert measured["labels"] == [e["task_id"] for e in by_start]
+    assert measured["calls"] == [[c["model_name"] for c in e["llm_trace"]] for e in by_start]

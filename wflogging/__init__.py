@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the rest is imported on first use; type checkers see it all
     from wflogging.event import TaskEventRejected, build_entry
     from wflogging.formatter import NotATaskEvent, TaskEventFilter, TaskEventFormatter
     from wflogging.handler import TaskEventHandler
+    from wflogging.journal import recover
     from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
     from wflogging.pricing import ModelPrice, PriceTable, load_prices
     from wflogging.queueing import QueueFull, ResilientQueueListener, TaskEventQueueHandler
@@ -43,6 +44,7 @@ _HOMES = {
     **dict.fromkeys(("TaskEventRejected", "build_entry"), "event"),
     **dict.fromkeys(("NotATaskEvent", "TaskEventFilter", "TaskEventFormatter"), "formatter"),
     "TaskEventHandler": "handler",
+    "recover": "journal",
     **dict.fromkeys(("HumanFeedback", "LLMCall", "TaskEvent", "Timestamps"), "model"),
     **dict.fromkeys(("ModelPrice", "PriceTable", "load_prices"), "pricing"),
     **dict.fromkeys(("QueueFull", "ResilientQueueListener", "TaskEventQueueHandler"), "queueing"),
@@ -90,6 +92,7 @@ __all__ = [
     "load_prices",
     "read_events",
     "record_task",
+    "recover",
     "workflow_run",
 ]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import sys
 import threading
 
 from wflogging.event import TaskEventRejected, is_task_event
 from wflogging.formatter import TaskEventFormatter
+from wflogging.journal import OpenTaskJournal, journal_dir_for
 from wflogging.redaction import Redactor
 from wflogging.rejects import RejectSink, rejects_path_for
 from wflogging.rotation import Rotation
@@ -83,6 +85,15 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             apply to whatever formatter the handler gets, unless that formatter sets
             its own: so they work in ``dictConfig`` even beside a formatter declared
             with ``"class"`` (which the stdlib builds without wflogging's options).
+        journal: where ``record_task`` notes each open task, so ``wflogging recover``
+            can log a task whose process died inside it (see :mod:`wflogging.journal`):
+            ``True`` (default) for ``<filename>.open/``, a directory path, or ``False``
+            for none. Exposed as :attr:`open_task_journal`.
+        recover: on opening, log a ``Failed`` event for each open task in the journal
+            whose process is gone, as ``wflogging recover`` does (:func:`wflogging.recover`):
+            useful when the orchestrator restarts after a crash. Off by default (it reads
+            the events file when there is such a task). A failure is reported on stderr,
+            never raised.
         level: the handler's level.
     """
 
@@ -103,6 +114,8 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         redact: bool | Redactor = False,
         max_field_chars: int | None = None,
         max_field_bytes: int | None = None,
+        journal: bool | str | os.PathLike[str] = True,
+        recover: bool = False,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -135,8 +148,26 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         )
         self.strict = strict
         self.formatter: TaskEventFormatter = self._privacy
+        #: The open-task journal ``record_task`` writes to (``None`` with ``journal=False``).
+        self.open_task_journal: OpenTaskJournal | None = None
+        if journal is not False:
+            self.open_task_journal = OpenTaskJournal(
+                journal_dir_for(self.file.path) if journal is True else journal,
+                redact=self._privacy.redactor is not None,
+                sync=self.file.syncs,
+            )
         if not delay:
             self.file.open()
+        if recover and self.open_task_journal is not None:
+            self._recover_open_tasks(self.open_task_journal)
+
+    def _recover_open_tasks(self, journal: OpenTaskJournal) -> None:
+        from wflogging.journal import recover
+
+        try:
+            recover(self.file.path, journal_dir=journal.directory, handler=self)
+        except Exception as exc:  # recovery must not stop the orchestrator from starting
+            sys.stderr.write(f"wflogging: could not recover open tasks from {journal.directory}: {exc}\n")
 
     @property
     def filename(self) -> str:
@@ -160,6 +191,8 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             fmt.redactor = fmt.redactor or wanted.redactor
             fmt.size_cap = fmt.size_cap or wanted.size_cap
         self.formatter = fmt
+        if self.open_task_journal is not None:
+            self.open_task_journal.redact = fmt.redactor is not None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -214,6 +247,9 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             except OSError as exc:
                 self._fault_outside_emit(exc)
             self.rejects.close()
+            if self.open_task_journal is not None:
+                # Its notes file holds only closed tasks now (or open ones, which it keeps).
+                self.open_task_journal.remove_own_file()
         finally:
             super().close()
 

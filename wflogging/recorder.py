@@ -130,6 +130,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 from wflogging import schema
 from wflogging.context import current_run_id, each_call_within
+from wflogging.journal import Note, OpenTaskJournal, journal_of
 from wflogging.pricing import PriceTable, money, to_price_table
 from wflogging.schema import FeedbackType, Status
 
@@ -189,6 +190,7 @@ class _Settings:
         "clock",
         "failure_details",
         "failure_level",
+        "journal",
         "level",
         "logger",
         "prices",
@@ -208,6 +210,7 @@ class _Settings:
         prices: PriceTable | Mapping[str, Any] | None,
         failure_details: bool,
         clock: Clock | None,
+        journal: OpenTaskJournal | str | os.PathLike[str] | bool,
     ) -> None:
         if not isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
             raise TypeError(f"logger: expected a logging.Logger, got {type(logger).__name__}")
@@ -220,6 +223,10 @@ class _Settings:
         self.prices = None if prices is None else to_price_table(prices)
         self.failure_details = failure_details
         self.clock = SYSTEM_CLOCK if clock is None else clock
+        #: ``True``: the journal of the logger's handler, looked up at each entry.
+        self.journal: OpenTaskJournal | bool = (
+            journal if isinstance(journal, (bool, OpenTaskJournal)) else OpenTaskJournal(journal)
+        )
 
 
 def _text(value: object, path: str) -> str:
@@ -253,6 +260,7 @@ class TaskRecorder:
         self._status: Status | None = None
         self._failure: dict[str, Any] | None = None
         self._finished = False
+        self._note: Note | None = None
         #: The event's id, known from the start (to link other records to this task).
         self.event_id = _uuid4_text()
         #: The run current where the recorder was entered (``None`` outside any run).
@@ -321,6 +329,8 @@ class TaskRecorder:
             call["call_sequence"] = sequence
             self._calls.append(call)
             self._usage.append(usage)
+            if self._note is not None:  # under the lock: the note keeps the calls' order
+                self._note.add_call(call, usage._asdict())
         return sequence
 
     def human_feedback(
@@ -339,6 +349,8 @@ class TaskRecorder:
         stamp = _instant_text(self._settings.clock.now_utc() if timestamp_utc is None else timestamp_utc)
         with self._lock:
             self._feedback = {"type": type, "content": content, "timestamp_utc": stamp}
+            if self._note is not None:
+                self._note.add_feedback(self._feedback)
 
     def set_cost(self, entries: Mapping[str, Any] | None = None, /, **more: Any) -> None:
         """Add entries to ``cost_data`` (like ``dict.update``): the IACP's figures, say.
@@ -391,6 +403,31 @@ class TaskRecorder:
         finally:
             if status is Status.FAILED:
                 self._log_failure(exc, stacklevel + 1)
+            note = self._note
+            if note is not None:  # after the event is logged: recover skips a logged event_id
+                self._note = None
+                note.close()
+
+    def _open_note(self) -> None:
+        """Note the task in the open-task journal, if there is one (never raises)."""
+        settings = self._settings
+        if settings.journal is False:
+            return
+        if not settings.logger.isEnabledFor(min(settings.level, settings.failure_level)):
+            return  # no event would be logged: nothing to recover either
+        journal = journal_of(settings.logger) if settings.journal is True else settings.journal
+        if journal is None:
+            return
+        self._note = journal.open_note(
+            {
+                "event_id": self.event_id,
+                "workflow_run_id": self.workflow_run_id,
+                "task_id": settings.task_id,
+                "task_description": settings.task_description,
+                "agent_name": settings.agent_name,
+                "start_time_utc": _instant_text(self._started_wall),
+            }
+        )
 
     def _log_event(self, status: Status, exc: BaseException | None, stacklevel: int) -> None:
         settings = self._settings
@@ -790,6 +827,11 @@ class record_task:  # noqa: N801 - used like a function: ``with record_task(...)
         failure_details: also write ``extensions.error`` on a failed event, an eleventh
             key beside the SOP's ten (default ``False``; the reason always goes to the
             ``<logger>.failures`` logger).
+        journal: where to note the task while it runs, so ``wflogging recover`` can log it
+            if the process dies inside the block (:mod:`wflogging.journal`): ``True``
+            (default) for the journal of the first :class:`~wflogging.TaskEventHandler`
+            the logger reaches, an :class:`~wflogging.journal.OpenTaskJournal` or a
+            directory, or ``False`` for no note.
         clock: where time is read (default :data:`SYSTEM_CLOCK`); any object with
             ``now_utc()`` and ``monotonic()``, for simulations and tests.
 
@@ -809,6 +851,7 @@ class record_task:  # noqa: N801 - used like a function: ``with record_task(...)
         prices: PriceTable | Mapping[str, Any] | None = None,
         failure_details: bool = False,
         clock: Clock | None = None,
+        journal: OpenTaskJournal | str | os.PathLike[str] | bool = True,
     ) -> None:
         self._settings = _Settings(
             logger,
@@ -820,6 +863,7 @@ class record_task:  # noqa: N801 - used like a function: ``with record_task(...)
             prices=prices,
             failure_details=failure_details,
             clock=clock,
+            journal=journal,
         )
         self._open: list[tuple[TaskRecorder, contextvars.Token[TaskRecorder | None]]] = []
         # Frames from logger.log up to the user's code: _finish, _exit, __exit__/__aexit__, the user.
@@ -827,6 +871,7 @@ class record_task:  # noqa: N801 - used like a function: ``with record_task(...)
 
     def __enter__(self) -> TaskRecorder:
         recorder = TaskRecorder(self._settings)
+        recorder._open_note()
         self._open.append((recorder, _current_task.set(recorder)))
         return recorder
 

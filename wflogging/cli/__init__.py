@@ -23,8 +23,11 @@ from wflogging.cli.inputs import InputError, Progress, check_inputs, read_inputs
 from wflogging.reader import EventLine, TornLine
 
 if TYPE_CHECKING:
+    from wflogging.cli.improve import FindingsCollector
     from wflogging.cli.report import ReportBuilder
+    from wflogging.cli.reprice import Repricing
     from wflogging.otel import OTelTaskEventHandler
+    from wflogging.pricing import PriceTable
 
 __all__ = ["build_parser", "main"]
 
@@ -87,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format", choices=("table", "markdown", "json"), default="table", help="output format"
     )
+    report.add_argument(
+        "--prices",
+        metavar="PRICES",
+        help="also re-price the stored usage with this price table (.json/.toml, as load_prices reads)",
+    )
     report.set_defaults(handler=_report)
 
     show = commands.add_parser(
@@ -114,25 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
     timeline.set_defaults(handler=_timeline)
 
-    export = commands.add_parser(
-        "export",
-        help="send event files elsewhere: an OpenTelemetry backend",
-        description="Send the events of the files to another tool. --otlp-endpoint: as OpenTelemetry "
-        "spans over OTLP/HTTP (a trace per run, a span per task and per LLM call; needs the otel "
-        "extra); exporting a file again creates no duplicate spans. Standard OTEL_* variables apply "
-        "(headers, timeout, resource). Exit 0 when the backend accepted every span, 2 otherwise.",
-    )
-    export.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; quoted globs are expanded")
-    target = export.add_mutually_exclusive_group(required=True)
-    target.add_argument(
-        "--otlp-endpoint",
-        metavar="URL",
-        help="the OTLP/HTTP traces URL, e.g. http://127.0.0.1:6006/v1/traces",
-    )
-    from wflogging.cli.export_otlp import add_otlp_options
-
-    add_otlp_options(export)
-    export.set_defaults(handler=_export)
+    _add_diff(commands)
+    _add_export(commands)
+    _add_recover(commands)
 
     demo = commands.add_parser(
         "demo",
@@ -152,6 +144,92 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo)
     return parser
+
+
+def _add_diff(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="what changed between two runs: cost, tokens, calls, duration, status, prompts",
+        usage="wflogging diff [options] BASE NEW FILE...\n"
+        "       wflogging diff --baseline-runs N [options] NEW FILE...",
+        description="Compare run NEW with run BASE (workflow_run_id prefixes), or with --baseline-runs N "
+        "with the median of the N runs that started before NEW: per task and per agent, cost, input and "
+        "output tokens, LLM calls, duration and status; tasks newly failing, fixed, added and removed; "
+        "prompts changed (by fingerprint). Exit 1, naming what exceeded, when a limit given is exceeded.",
+    )
+    diff.add_argument(
+        "operands", nargs="+", metavar="BASE NEW FILE", help="run id prefixes, then " + _FILES_HELP
+    )
+    diff.add_argument(
+        "--baseline-runs", type=int, metavar="N", help="compare NEW with the median of N runs before it"
+    )
+    diff.add_argument(
+        "--format", choices=("table", "markdown", "json"), default="table", help="output format"
+    )
+    diff.add_argument(
+        "--max-cost-increase", type=float, metavar="PCT", help="exit 1 if cost rose more than PCT %%"
+    )
+    diff.add_argument(
+        "--max-duration-increase", type=float, metavar="PCT", help="exit 1 if duration rose more than PCT %%"
+    )
+    diff.add_argument("--fail-on-new-failure", action="store_true", help="exit 1 if a task newly fails")
+    diff.set_defaults(handler=_diff)
+
+
+def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``export``: one subcommand, exactly one target option per call."""
+    export = commands.add_parser(
+        "export",
+        help="send events to another tool: an OpenTelemetry backend or an eval set",
+        description="Export the events of FILE... to one target. --otlp-endpoint URL: as OpenTelemetry "
+        "spans over OTLP/HTTP (a trace per run, a span per task and per LLM call; needs the otel "
+        "extra); exporting a file again creates no duplicate spans, standard OTEL_* variables apply, "
+        "exit 0 when the backend accepted every span, 2 otherwise. --evals OUT: the prompt -> "
+        "completion pairs of failed or human-rejected tasks (every task with --all) as chat-messages "
+        "JSONL.",
+    )
+    export.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; quoted globs are expanded")
+    export_target = export.add_mutually_exclusive_group(required=True)
+    export_target.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="send spans to this OTLP/HTTP traces URL, e.g. http://127.0.0.1:6006/v1/traces",
+    )
+    export_target.add_argument(
+        "--evals",
+        metavar="OUT",
+        help="write an eval set as JSONL ({messages, metadata} per LLM call); - for stdout",
+    )
+    from wflogging.cli.export_otlp import add_otlp_options
+
+    add_otlp_options(export)
+    evals = export.add_argument_group("eval set (--evals)")
+    evals.add_argument("--all", action="store_true", help="every task, not only failed or rejected ones")
+    evals.add_argument("--run", metavar="ID", help="only this run (an id prefix is enough)")
+    evals.add_argument("--agent", metavar="NAME", help="only this agent")
+    evals.add_argument(
+        "--since", metavar="TIME", help="only tasks started at or after TIME (ISO 8601; UTC if no offset)"
+    )
+    evals.add_argument(
+        "--rejected-pattern",
+        metavar="REGEX",
+        help="what marks a human's answer as a rejection (case-insensitive; default: reject, denied, "
+        "declined...)",
+    )
+    export.set_defaults(handler=_export)
+
+
+def _add_recover(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    recover = commands.add_parser(
+        "recover",
+        help="log a Failed event for each task whose process died inside record_task",
+        description="Read the open-task journal beside EVENTS_FILE (<EVENTS_FILE>.open/) and append one "
+        "Failed event, with the calls it recorded, for each task whose process is gone. Tasks still "
+        "running are left alone; running it again writes nothing new.",
+    )
+    recover.add_argument("events_file", metavar="EVENTS_FILE", help="the events file the tasks log to")
+    recover.add_argument("--journal", metavar="DIR", help="the journal directory, if not the default")
+    recover.set_defaults(handler=_recover)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,7 +277,11 @@ def _report(args: argparse.Namespace) -> int:
         until = None if args.until is None else parse_moment(args.until)
     except ValueError as exc:
         raise InputError(f"--since/--until: {exc}") from None
-    builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until))
+    from wflogging.cli.improve import FindingsCollector
+
+    prices = None if args.prices is None else _load_prices(args.prices)
+    findings = FindingsCollector()
+    builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until), observer=findings.observe)
     check_inputs(args.files)
 
     def warn_torn(item: TornLine) -> None:
@@ -211,8 +293,22 @@ def _report(args: argparse.Namespace) -> int:
     torn = builder.unreadable
     if torn > 3:
         _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
-    _print_report(builder, args.format)
+    repriced = None
+    if prices is not None:
+        from wflogging.cli.reprice import reprice, selected_entries
+
+        repriced = reprice(selected_entries(read_inputs(args.files), args.run, since, until), prices)
+    _print_report(builder, args.format, repriced, (findings, args.files))
     return EXIT_OK
+
+
+def _load_prices(path: str) -> PriceTable:
+    from wflogging.pricing import load_prices
+
+    try:
+        return load_prices(path)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise InputError(f"--prices: {exc}") from None
 
 
 def _warn(message: str) -> None:
@@ -223,10 +319,18 @@ def _warn_torn(item: TornLine) -> None:
     _warn(f"{item.source}:{item.line_number}: skipped a torn line at byte {item.offset}: {item.reason}")
 
 
-def _print_report(builder: ReportBuilder, output_format: str) -> None:
+def _print_report(
+    builder: ReportBuilder,
+    output_format: str,
+    repriced: Repricing | None = None,
+    findings: tuple[FindingsCollector, Sequence[str]] | None = None,
+) -> None:
     head, runs, tail = builder.parts()
+    if findings is not None:
+        collector, files = findings
+        tail["where_to_improve"]["findings"] = collector.findings(tail["overall"], files)
     if output_format == "json":
-        _write_json_report(head, runs, tail)
+        _write_json_report(head, runs, tail if repriced is None else {**tail, "repriced": repriced.as_json()})
         return
     from wflogging.cli.report_text import RUN_ROWS, report_document
 
@@ -235,6 +339,10 @@ def _print_report(builder: ReportBuilder, output_format: str) -> None:
     latest = list(collections.deque(runs, maxlen=RUN_ROWS))
     document = report_document({**head, "runs": latest, "run_count": run_count, **tail})
     sys.stdout.write(document.as_markdown() if output_format == "markdown" else document.as_text())
+    if repriced is not None:
+        from wflogging.cli.reprice import reprice_section
+
+        sys.stdout.write("\n" + reprice_section(repriced, markdown=output_format == "markdown"))
 
 
 def _write_json_report(head: dict[str, Any], runs: Iterator[dict[str, Any]], tail: dict[str, Any]) -> None:
@@ -304,10 +412,62 @@ def _timeline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from wflogging.cli.diff import (
+        baseline_before,
+        collect_runs,
+        diff_runs,
+        exceeded_limits,
+        find_run,
+        render_diff,
+    )
+
+    run_count = 1 if args.baseline_runs is not None else 2
+    if args.baseline_runs is not None and args.baseline_runs < 1:
+        raise InputError("--baseline-runs: N must be at least 1")
+    if len(args.operands) <= run_count:
+        raise InputError("diff needs BASE NEW FILE... (or --baseline-runs N NEW FILE...)")
+    ids, files = args.operands[:run_count], args.operands[run_count:]
+    runs = collect_runs(_items(files))
+    new = find_run(runs, ids[-1], "NEW")
+    base = (
+        baseline_before(runs, new, args.baseline_runs) if run_count == 1 else [find_run(runs, ids[0], "BASE")]
+    )
+    found = diff_runs(runs, new, base)
+    exceeded = exceeded_limits(
+        found,
+        max_cost_increase=args.max_cost_increase,
+        max_duration_increase=args.max_duration_increase,
+        fail_on_new_failure=args.fail_on_new_failure,
+    )
+    if args.format == "json":
+        sys.stdout.write(_json_dumps()(found.as_json(exceeded)) + "\n")
+    else:
+        sys.stdout.write(render_diff(found, exceeded, markdown=args.format == "markdown"))
+    if exceeded:
+        _error_line = "; ".join(exceeded)
+        sys.stderr.write(f"wflogging: diff: limits exceeded: {_error_line}\n")
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
 def _export(args: argparse.Namespace) -> int:
+    from wflogging.cli.export_otlp import expand_globs
+
+    args.files = expand_globs(args.files)
+    if args.otlp_endpoint is not None:
+        return _export_otlp(args)
+    from wflogging.cli.export_evals import export_evals
+
+    return export_evals(args, _items(args.files))
+
+
+def _export_otlp(args: argparse.Namespace) -> int:
+    from wflogging.cli.export_otlp import export_files, write_summary
+
     try:
-        from wflogging.cli.export_otlp import export_files, write_summary
-    except ImportError:  # pragma: no cover - the otel extra is missing
+        import wflogging.otel  # noqa: F401 - checks for the extra before reading any file
+    except ImportError:
         raise InputError(
             "export --otlp-endpoint needs the otel extra: pip install 'wflogging[otel]'"
         ) from None
@@ -316,6 +476,13 @@ def _export(args: argparse.Namespace) -> int:
         _error(f"{summary.problem}; {summary.spans_accepted} of {summary.spans_sent} spans accepted")
         return EXIT_ERROR
     write_summary(summary, args.otlp_endpoint, sys.stdout)
+    return EXIT_OK
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from wflogging.cli.recover import run_recover
+
+    run_recover(args.events_file, args.journal, sys.stdout)
     return EXIT_OK
 
 
@@ -353,10 +520,13 @@ def _demo(args: argparse.Namespace) -> int:
         else:
             export_failed = True
             _error(f"{delivery.problem or 'nothing was exported'}; the events file has the whole run")
-    builder = ReportBuilder(ReportFilter(run=run_id))
+    from wflogging.cli.improve import FindingsCollector
+
+    findings = FindingsCollector()
+    builder = ReportBuilder(ReportFilter(run=run_id), observer=findings.observe)
     check_inputs([args.output])
     builder.read([args.output], Progress())
-    _print_report(builder, "table")
+    _print_report(builder, "table", findings=(findings, [args.output]))
     print(
         f"Next: wflogging show --run {run_id[:8]} --task <TASK_ID> {args.output}\n"
         f"      wflogging timeline --run {run_id[:8]} -o timeline.html {args.output}"

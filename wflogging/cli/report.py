@@ -898,8 +898,11 @@ class ReportBuilder:
         *,
         prompt_memory: int = 100_000,
         detailed_runs: int = 20,
+        observer: Callable[[_Event, Sequence[Any]], None] | None = None,
     ) -> None:
         self.filter = report_filter or ReportFilter()
+        #: Called with each event counted and its calls (wflogging.cli.improve's findings).
+        self.observer = observer
         self._run_prefix = None if self.filter.run is None else self.filter.run.lower()
         self.overall = Section()
         self.runs: dict[str, Section] = {}
@@ -915,6 +918,8 @@ class ReportBuilder:
         self._detailed_runs = detailed_runs
         self.runs_detailed = True
         self._unfiltered = self.filter.run is None and self.filter.since is None and self.filter.until is None
+        # An observer sees each event, so none may take the inlined path that skips _add_event.
+        self._unfiltered = self._unfiltered and observer is None
 
     def add_all(self, entries: Iterable[Mapping[str, Any]]) -> None:
         for entry in entries:
@@ -1305,6 +1310,8 @@ class ReportBuilder:
         run.add(event, order, charges)
         if calls:
             self._remember_prompts(event, calls, run.run_id or event.run_id)
+        if self.observer is not None:
+            self.observer(event, calls)
 
     def _new_run(self, run_id: str) -> Section:
         if self.runs_detailed and len(self.runs) >= self._detailed_runs and self.filter.run is None:
@@ -1546,6 +1553,17 @@ def _hash_literal(literal: Any) -> int:
 
 #: The fingerprint of a prompt's JSON string literal (bytes, or a ``msgspec.Raw``): xxh3 where installed.
 _fingerprint_literal: Callable[[Any], int] = _hash_literal if _xxh3 is None else _xxh3
+
+
+def prompt_fingerprint(call: object) -> int | None:
+    """The fingerprint of a call's prompt, from a parsed call or a fast-parsed one (``None``: no prompt)."""
+    if type(call) is dict:
+        prompt = call.get("prompt")
+        return _fingerprint(prompt) if prompt and type(prompt) is str else None
+    literal = getattr(call, "prompt", None)
+    if literal is None or len(literal) <= 2 or memoryview(literal)[0] != _QUOTE:
+        return None
+    return _fingerprint_literal(literal)
 
 
 def _fingerprint(prompt: str) -> int:

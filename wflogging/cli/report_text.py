@@ -188,7 +188,7 @@ def _failures(doc: Document, failures: list[dict[str, Any]]) -> None:
                 item["task_id"],
                 item["agent_name"],
                 _when(item["end_time_utc"]),
-                _trim(item["reason"] or "(no reason recorded)", 70),
+                _trim(item["reason"] or "(not in the event: see <logger>.failures)", 70),
                 short_id(item["workflow_run_id"]),
             )
             for item in failures[:_LIST_LIMIT]
@@ -246,7 +246,10 @@ def _improve(doc: Document, improve: dict[str, Any]) -> None:
             f"- Agent {row['agent_name']} failed {row['failed']} of {row['events']} tasks "
             f"({row['rate']:.0%})."
         )
-    for row in improve["repeated_prompts"]:
+    findings = improve.get("findings")  # wflogging.cli.improve: each with its figures and a command
+    for finding in findings or ():
+        lines.append(f"- {finding['text']} Details: {finding['command']}")
+    for row in improve["repeated_prompts"] if findings is None else ():
         lines.append(
             f"- Task {row['task_id']} ({row['agent_name']}) sends "
             f"{_plural(row['prompts'], 'identical prompt')} in {row['runs']} runs: cache or reuse the answer."

@@ -4,7 +4,13 @@ The page has no external resources (no CDN, no fonts, no network): styles and
 a small script are inline, so it opens from a file, offline, and can be mailed
 or attached to a ticket. Tasks are bars in one lane per agent (overlapping tasks
 of an agent stack), coloured by status; the time a human took to answer a HIL
-pause is a hatched bar from the pause's end to the answer. Hovering shows a
+pause is a hatched bar from the pause's end to the answer. Long stretches with
+no task running (human waits, gaps) are folded into a marked, labelled break on
+the axis, and every task bar is at least 28 px wide
+(:mod:`wflogging.cli.timeline_scale`). Inside each bar, a strip shows the task's
+LLM calls in order, one segment per call coloured by model; hovering a segment
+names the call's model and that model's calls, latency and cost in the task
+(the SOP records those per model, not per call). Hovering a bar shows a
 tooltip; clicking (or opening the page with ``#event=<event id>``) shows the
 task's details, including the first part of each prompt and completion.
 """
@@ -15,6 +21,7 @@ import datetime as dt
 import html
 import json
 import os
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,7 @@ from wflogging import schema
 from wflogging.cli.inputs import InputError
 from wflogging.cli.render import money, seconds, short_id
 from wflogging.cli.report import ReportBuilder, ReportFilter, read_cost
+from wflogging.cli.timeline_scale import MIN_TASK_PX, Scale, build_scale
 from wflogging.reader import EventLine, TornLine
 
 __all__ = ["collect_run", "render_timeline", "write_timeline"]
@@ -97,16 +105,19 @@ def render_timeline(entries: list[dict[str, Any]], run_id: str) -> str:
     first = min(task[0] for task in tasks)
     last = max([task[1] for task in tasks] + [end for _, end, _ in waits if end is not None])
     span = max((last - first).total_seconds(), 1.0)
+    scale = build_scale(
+        [((s - first).total_seconds(), (e - first).total_seconds()) for s, e, _ in tasks], span
+    )
 
-    def percent(moment: dt.datetime) -> float:
-        return round((moment - first).total_seconds() / span * 100, 4)
+    def px(moment: dt.datetime) -> float:
+        return scale.x((moment - first).total_seconds())
 
     agents: dict[str, list[list[tuple[float, float]]]] = {}  # agent -> rows of occupied spans
     bars: list[_Bar] = []
     details: list[dict[str, Any]] = []
     for index, (start, end, entry) in enumerate(tasks):
         agent = str(entry.get("agent_name"))
-        left, right = percent(start), percent(end)
+        left, right = px(start), px(end)
         row = _place(agents.setdefault(agent, []), left, right)
         status, label = str(entry.get("status")), str(entry.get("task_id"))
         details.append(_details(entry))
@@ -118,14 +129,17 @@ def render_timeline(entries: list[dict[str, Any]], run_id: str) -> str:
                     f'<div class="bar {_STATUS_CLASS.get(status, "other")}" data-index="{index}" '
                     f'tabindex="0" title="{html.escape(_tooltip(entry))}" style="'
                 ),
-                f'left:{left}%;width:max({right - left}%,3px)">{html.escape(label)}</div>',
+                (
+                    f'left:{left}px;width:{_bar_width(left, right)}px"><span class="label">'
+                    f"{html.escape(label)}</span>{_call_strip(entry)}</div>"
+                ),
             )
         )
     for start, end, item in waits:
         if start is None or end is None:
             continue
         agent = str(item["agent_name"])
-        left, right = percent(start), percent(end)
+        left, right = px(start), px(end)
         row = _place(agents.setdefault(agent, []), left, right)
         tooltip = (
             f"Human wait on task {item['task_id']}: {seconds(item['wait_seconds'])} "
@@ -136,10 +150,50 @@ def render_timeline(entries: list[dict[str, Any]], run_id: str) -> str:
                 agent,
                 row,
                 f'<div class="bar wait" title="{html.escape(tooltip)}" style="',
-                f'left:{left}%;width:max({right - left}%,3px)">waiting for human</div>',
+                f'left:{left}px;width:{max(right - left, 3):.2f}px">waiting for human</div>',
             )
         )
-    return _page(run_id, first, span, agents, bars, details, report)
+    return _page(run_id, first, scale, agents, bars, details, report, [s for s, _, _ in tasks])
+
+
+def _bar_width(left: float, right: float) -> str:
+    """A task's width: its stretch less a 2 px gap to the next bar, never below the minimum less that gap."""
+    return f"{max(right - left, MIN_TASK_PX) - 2:.2f}"
+
+
+def _model_hue(model: str) -> int:
+    """A stable colour per model name (a hue), so the same model looks the same across bars."""
+    return zlib.crc32(model.encode("utf-8", "replace")) % 360
+
+
+def _call_strip(entry: dict[str, Any]) -> str:
+    """The task's LLM calls in order, one segment per call, with model, latency and cost where known."""
+    trace = entry.get("llm_trace")
+    calls = [call for call in trace if isinstance(call, dict)] if isinstance(trace, list) else []
+    if not calls:
+        return ""
+    cost_data = entry.get("cost_data")
+    models = cost_data.get("models") if isinstance(cost_data, dict) else None
+    models = models if isinstance(models, dict) else {}
+    segments = []
+    for call in calls:
+        model = str(call.get("model_name"))
+        title = f"call {call.get('call_sequence')} · {model}"
+        used = models.get(model)
+        if isinstance(used, dict):
+            known = [f"{used.get('calls')} call(s) of this model in the task"]
+            latency = _float(used.get("latency_seconds"))
+            if latency is not None:
+                known.append(f"{seconds(latency)} in all")
+            cost = _float(used.get("cost_usd"))
+            if cost is not None:
+                known.append(money(cost))
+            title += " (" + ", ".join(known) + ")"
+        segments.append(
+            f'<i class="call" data-model="{html.escape(model)}" title="{html.escape(title)}" '
+            f'style="background:hsl({_model_hue(model)},60%,35%)"></i>'
+        )
+    return f'<span class="calls">{"".join(segments)}</span>'
 
 
 #: A bar: its agent, its row in the agent's lane, and its HTML around the missing ``top:`` style.
@@ -203,17 +257,27 @@ def _details(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _ticks(first: dt.datetime, span: float) -> list[tuple[float, str]]:
-    steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
-    step = next((s for s in steps if span / s <= 10), steps[-1] * (int(span // (steps[-1] * 10)) + 1))
-    ticks = []
-    offset = 0.0
-    while offset <= span + 1e-9:
-        moment = first + dt.timedelta(seconds=offset)
-        label = moment.strftime("%H:%M:%S") if step < 86400 else moment.strftime("%Y-%m-%d")
-        ticks.append((round(offset / span * 100, 4), label))
-        offset += step
+def _ticks(first: dt.datetime, scale: Scale, starts: list[dt.datetime]) -> list[tuple[float, str]]:
+    """Tick marks at the run's start, after each fold and at task starts, at least 80 px apart."""
+    moments = sorted({first, *starts, *(first + dt.timedelta(seconds=fold.end) for fold in scale.folds)})
+    ticks: list[tuple[float, str]] = []
+    for moment in moments:
+        x = scale.x((moment - first).total_seconds())
+        if ticks and x - ticks[-1][0] < 80:
+            continue
+        ticks.append((x, moment.strftime("%H:%M:%S")))
     return ticks
+
+
+def _fold_marks(scale: Scale) -> tuple[str, str]:
+    """Each folded stretch: a band across the plot, and a labelled break on the axis."""
+    bands, labels = [], []
+    for fold in scale.folds:
+        where = f"left:{fold.left}px;width:{fold.right - fold.left:.2f}px"
+        hidden = seconds(fold.end - fold.start)
+        bands.append(f'<div class="fold" style="{where}" title="{hidden} folded: no task ran"></div>')
+        labels.append(f'<div class="fold-label" style="{where}">⋯ {hidden} ⋯</div>')
+    return "".join(bands), "".join(labels)
 
 
 def _json_for_script(data: object) -> str:
@@ -224,11 +288,12 @@ def _json_for_script(data: object) -> str:
 def _page(  # noqa: PLR0917 - private, called once, each part named
     run_id: str,
     first: dt.datetime,
-    span: float,
+    scale: Scale,
     agents: dict[str, list[list[tuple[float, float]]]],
     bars: list[_Bar],
     details: list[dict[str, Any]],
     report: dict[str, Any],
+    starts: list[dt.datetime],
 ) -> str:
     names, lanes = [], []
     offset = 0
@@ -247,13 +312,17 @@ def _page(  # noqa: PLR0917 - private, called once, each part named
         for agent, row, before, after in bars
     ]
     ticks = "".join(
-        f'<div class="tick" style="left:{left}%"><span>{label}</span></div>'
-        for left, label in _ticks(first, span)
+        f'<div class="tick" style="left:{left}px"><span>{label}</span></div>'
+        for left, label in _ticks(first, scale, starts)
     )
+    fold_bands, fold_labels = _fold_marks(scale)
+    span = scale.times[-1]
+    folded = sum(fold.end - fold.start for fold in scale.folds)
     statuses = ", ".join(f"{count} {name}" for name, count in report["by_status"].items() if count)
     summary = (
         f"{report['events']} task events ({statuses}) · "
-        f"{seconds(report['duration']['total_seconds'])} of task time over {seconds(span)} · "
+        f"{seconds(report['duration']['total_seconds'])} of task time over {seconds(span)}"
+        f"{f' ({seconds(folded)} with no task running folded)' if scale.folds else ''} · "
         f"cost {money(report['cost']['total_usd'])} · {report['cost']['llm_calls']} LLM calls"
     )
     return _TEMPLATE.format(
@@ -262,10 +331,11 @@ def _page(  # noqa: PLR0917 - private, called once, each part named
         summary=html.escape(summary),
         start=html.escape(schema.format_instant(first)[:19].replace("T", " ")),
         height=offset * _ROW,
+        width=f"{scale.width:.0f}",
         names="".join(names),
         lanes="".join(lanes),
-        bars="".join(placed),
-        ticks=ticks,
+        bars=fold_bands + "".join(placed),
+        ticks=ticks + fold_labels,
         data=_json_for_script(details),
     )
 
@@ -287,16 +357,26 @@ h1 {{ font-size: 18px; margin: 0 0 4px; }}
 .legend span {{ display: inline-block; margin-right: 16px; }}
 .legend i {{ display: inline-block; width: 14px; height: 14px; vertical-align: -2px; margin-right: 4px;
   border-radius: 3px; }}
-.chart {{ display: grid; grid-template-columns: 190px 1fr; margin-top: 12px; }}
+.chart {{ display: grid; grid-template-columns: 190px {width}px; margin-top: 12px; }}
 .names, .plot {{ position: relative; }}
 .plot {{ border-left: 1px solid #d0d7de; }}
 .lane {{ position: absolute; left: 0; right: 0; border-bottom: 1px solid #eaeef2; }}
 .names .lane {{ padding-right: 8px; text-align: right; }}
 .agent {{ position: relative; top: 6px; font-weight: 600; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; display: block; }}
-.bar {{ position: absolute; height: 22px; border-radius: 4px; color: #fff; font-size: 12px;
-  line-height: 22px; padding: 0 4px; box-sizing: border-box; overflow: hidden; white-space: nowrap;
+.bar {{ position: absolute; height: 24px; border-radius: 4px; color: #fff; font-size: 12px;
+  line-height: 18px; padding: 0 3px; box-sizing: border-box; overflow: hidden; white-space: nowrap;
   cursor: pointer; }}
+.bar .calls {{ position: absolute; left: 2px; right: 2px; bottom: 2px; height: 5px; display: flex;
+  gap: 1px; padding: 1px; background: rgba(255, 255, 255, 0.75); border-radius: 2px; }}
+.bar .call {{ flex: 1; border-radius: 1px; }}
+.fold {{ position: absolute; top: 0; bottom: 0; background: repeating-linear-gradient(90deg,
+  transparent 0 6px, #eaeef2 6px 8px); border-left: 2px dashed #8c959f; border-right: 2px dashed #8c959f;
+  box-sizing: border-box; }}
+.legend .fold-key {{ background: repeating-linear-gradient(90deg, #fff 0 3px, #d0d7de 3px 5px);
+  border: 1px dashed #8c959f; box-sizing: border-box; }}
+.fold-label {{ position: absolute; top: 20px; text-align: center; font-size: 11px; color: #57606a;
+  background: #fff; white-space: nowrap; overflow: hidden; }}
 .bar:hover, .bar:focus, .bar.selected {{ outline: 2px solid #0969da; outline-offset: 1px; z-index: 2; }}
 .success {{ background: #2da44e; }}
 .failed {{ background: #cf222e; }}
@@ -304,7 +384,8 @@ h1 {{ font-size: 18px; margin: 0 0 4px; }}
 .other {{ background: #6e7781; }}
 .wait {{ background: repeating-linear-gradient(45deg, #ddf4ff 0 6px, #54aeff 6px 9px);
   color: #0550ae; border: 1px dashed #0969da; cursor: help; }}
-.axis {{ position: relative; height: 22px; margin-left: 190px; border-top: 1px solid #d0d7de; }}
+.axis {{ position: relative; height: 38px; margin-left: 190px; width: {width}px;
+  border-top: 1px solid #d0d7de; }}
 .tick {{ position: absolute; top: 0; height: 6px; border-left: 1px solid #8c959f; }}
 .tick span {{ position: absolute; top: 6px; left: -26px; font-size: 11px; color: #57606a; }}
 #details {{ margin-top: 28px; border: 1px solid #d0d7de; border-radius: 6px; padding: 12px 16px;
@@ -323,7 +404,8 @@ h1 {{ font-size: 18px; margin: 0 0 4px; }}
 <h1>Run <code>{run_id}</code></h1>
 <div class="summary">{summary} · starts {start} UTC</div>
 <div class="legend"><span><i class="success"></i>Success</span><span><i class="failed"></i>Failed</span>
-<span><i class="paused"></i>HIL-Paused</span><span><i class="wait"></i>Human wait</span></div>
+<span><i class="paused"></i>HIL-Paused</span><span><i class="wait"></i>Human wait</span>
+<span><i class="fold-key"></i>Folded: no task running (its length under the axis)</span></div>
 <div class="chart">
 <div class="names" style="height:{height}px">{names}</div>
 <div class="plot" style="height:{height}px">{lanes}{bars}</div>
