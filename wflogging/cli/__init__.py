@@ -1,4 +1,4 @@
-"""The ``wflogging`` command: validate, report, show and timeline over event files, and a demo.
+"""The ``wflogging`` command: validate, report, show, timeline, sql and export over event files, and a demo.
 
 Every subcommand reads the files named on the command line (``-`` for standard
 input; plain, rotated or gzipped JSON Lines). Exit status: 0 on success, 1 when
@@ -112,6 +112,34 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--run", metavar="ID", help="the run (needed when the files hold several)")
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
     timeline.set_defaults(handler=_timeline)
+
+    sql = commands.add_parser(
+        "sql",
+        help="query event files with SQL (DuckDB; needs the sql extra)",
+        description="Run a DuckDB query over the events of every file named. The query sees three views: "
+        "events (one row per entry), llm_calls (one row per LLM call) and human_feedback (one row per "
+        "answer), with typed columns (docs: Querying events with SQL). Needs pip install 'wflogging[sql]'.",
+    )
+    sql.add_argument("query", metavar="QUERY", help='the SQL query, e.g. "SELECT count(*) FROM events"')
+    sql.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; a quoted glob is expanded")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    sql.set_defaults(handler=_sql)
+
+    export = commands.add_parser(
+        "export",
+        help="write the events to another store (Parquet files for a warehouse)",
+        description="Write the events of every file named to another store; exactly one target.",
+    )
+    export.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; a quoted glob is expanded")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--parquet",
+        metavar="DIR",
+        help="write the tables events, llm_calls and human_feedback as Parquet under DIR, partitioned by "
+        "UTC date (DIR/events/date=YYYY-MM-DD/...); exporting the same events again adds nothing "
+        "(needs the sql extra)",
+    )
+    export.set_defaults(handler=_export)
 
     demo = commands.add_parser(
         "demo",
@@ -280,6 +308,21 @@ def _timeline(args: argparse.Namespace) -> int:
     run_id, entries = collect_run(_items(args.files), args.run)
     write_timeline(entries, run_id, args.output)
     print(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}")
+    return EXIT_OK
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from wflogging.cli.sql import run_sql
+
+    run_sql(args.query, args.files, args.format)
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.parquet is not None:
+        from wflogging.cli.export_parquet import export_parquet
+
+        export_parquet(args.files, args.parquet)
     return EXIT_OK
 
 
