@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import EventLog
 from tests.test_cli_sql import report, rotated_set
 from tests.test_cli_support import run_cli
+from wflogging.cli.tables import COLUMNS
 
 pytest.importorskip("duckdb")
 pytest.importorskip("pyarrow")
@@ -189,6 +190,32 @@ def test_a_later_export_adds_only_the_new_events(
     got = read_back(root)
     assert got["events"] == got["distinct_events"] == expected["events"]
     assert got["calls"] == got["distinct_calls"] == expected["cost"]["llm_calls"]
+
+
+def test_every_file_has_the_documented_schema(
+    event_log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same columns, types and nullability in every file, whatever rows it holds (readers merge them)."""
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    files = two_days(event_log, tmp_path / "logs")
+    root = tmp_path / "warehouse"
+    export(capsys, root, files)
+    for table in ("events", "llm_calls", "human_feedback"):
+        schemas = [pq.read_schema(path) for path in sorted((root / table).rglob("*.parquet"))]
+        schema = schemas[0]
+        assert len(schemas) == 2, "one file per day"
+        assert all(other.equals(schema) for other in schemas), table
+        assert all(field.nullable for field in schema), table
+        assert schema.names == [
+            name for name in COLUMNS[table] if name not in ("date", "source", "line_number")
+        ]
+    described = pq.read_schema(next((root / "events").rglob("*.parquet")))
+    assert str(described.field("start_time_utc").type) == "timestamp[us, tz=UTC]"
+    assert (str(described.field("cost_usd").type), str(described.field("input_tokens").type)) == (
+        "double",
+        "int64",
+    )
 
 
 def test_an_entry_without_a_date_is_in_the_null_partition(

@@ -141,8 +141,11 @@ def _write_partition(
     final = os.path.join(partition, name)
     temporary = os.path.join(partition, f".{name}.{os.getpid()}.tmp")
     try:
+        # DuckDB writes a column that holds no NULL as "required": each file would have its own schema,
+        # which readers that merge files refuse. A CASE it cannot fold makes every column "optional".
+        nullable = ", ".join(f"CASE WHEN random() >= 0 THEN {name} END AS {name}" for name in columns)
         connection.execute(
-            f"COPY (SELECT {', '.join(columns)} FROM {staged} WHERE {where} ORDER BY {_ORDER[table]}) "
+            f"COPY (SELECT {nullable} FROM {staged} WHERE {where} ORDER BY {_ORDER[table]}) "
             f"TO {_string(temporary)} (FORMAT parquet, COMPRESSION zstd)"
         )
         _sync(temporary)
