@@ -47,10 +47,10 @@ if TYPE_CHECKING:
 __all__ = ["Chunk", "available_cores", "merge_builder", "plan_chunks", "read_parallel"]
 
 #: A plain file is cut into ranges of at least this many bytes (smaller ones cost more than they save).
-MIN_CHUNK_BYTES = 8 << 20
+MIN_CHUNK_BYTES = 16 << 20
 
 #: Chunks per process: several, so a process that is given a slow chunk does not hold up the others.
-CHUNKS_PER_JOB = 4
+CHUNKS_PER_JOB = 2
 
 #: Below this many bytes in all, the report is read in one process (starting others costs more).
 PARALLEL_FROM_BYTES = 32 << 20
