@@ -286,3 +286,29 @@ def test_any_cost_data_sums_as_the_report_reads_it(
     assert (row["inp"], row["out"]) == (overall["cost"]["input_tokens"], overall["cost"]["output_tokens"])
     assert row["calls"] == row["call_rows"] == overall["cost"]["llm_calls"]
     assert math.isclose(row["seconds"], overall["duration"]["total_seconds"], rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_a_prompt_larger_than_duckdbs_default_row_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB reads a JSON row of at most 16 MB unless told: the tables tell it the longest row staged."""
+    prompt = "x" * (20 << 20)
+    entry = {
+        "event_id": "e",
+        "workflow_run_id": "r",
+        "task_id": "1.1",
+        "task_description": "d",
+        "agent_name": "/dev",
+        "timestamps": {
+            "start_time_utc": "2026-03-01T10:00:00.000000Z",
+            "end_time_utc": "2026-03-01T10:00:01.000000Z",
+            "duration_seconds": 1.0,
+        },
+        "status": "Success",
+        "cost_data": {},
+        "llm_trace": [{"call_sequence": 1, "model_name": "m", "prompt": prompt, "completion": "ok"}],
+        "human_feedback": None,
+    }
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    assert rows(capsys, "SELECT length(prompt) AS n FROM llm_calls", [str(path)]) == [{"n": len(prompt)}]

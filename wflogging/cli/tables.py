@@ -110,9 +110,15 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 
+#: The staged rows' place in the order they were read (the first of two rows with one key wins an export).
+ORDINAL = "_ordinal"
+
 #: Columns a Parquet export leaves out: where a line was read changes when a file is rotated or
 #: compressed, and the same event must be the same row whatever file it was exported from.
 PARQUET_EXCLUDED = ("source", "line_number")
+
+#: DuckDB's own default for the largest JSON object it reads.
+_JSON_OBJECT_LIMIT = 16 * 1024 * 1024
 
 _SOP_STATUSES = tuple(member.value for member in schema.Status)
 _BIGINT_RANGE = range(-(1 << 63), 1 << 63)
@@ -130,6 +136,8 @@ class StagedTables:
     unreadable: int = 0
     #: Entries that are not task events (no string status or task id, or no timestamps object).
     skipped: int = 0
+    #: The longest staged row of each table, in bytes (DuckDB's JSON reader must be told).
+    longest: dict[str, int] = attrs.Factory(lambda: dict.fromkeys(TABLES, 0))
 
     def path(self, table: str) -> str:
         return os.path.join(self.directory, f"{table}.jsonl")
@@ -163,8 +171,9 @@ def stage_tables(
                     _count_torn(staged, torn_line(item, index, exc), on_torn)
                     continue
                 _stage_entry(staged, writers, entry, item, index)
-        for writer in writers.values():
+        for table, writer in writers.items():
             writer.flush()
+            staged.longest[table] = writer.longest
     finally:
         for stream in files.values():
             stream.close()
@@ -190,14 +199,17 @@ def _stage_entry(
         return
     event, calls, feedback = rows
     staged.statuses.add(event["status"])
-    writers["events"].write(event)
-    staged.rows["events"] += 1
+    _write_row(staged, writers, "events", event)
     for call in calls:
-        writers["llm_calls"].write(call)
-    staged.rows["llm_calls"] += len(calls)
+        _write_row(staged, writers, "llm_calls", call)
     if feedback is not None:
-        writers["human_feedback"].write(feedback)
-        staged.rows["human_feedback"] += 1
+        _write_row(staged, writers, "human_feedback", feedback)
+
+
+def _write_row(staged: StagedTables, writers: dict[str, _RowWriter], table: str, row: dict[str, Any]) -> None:
+    row[ORDINAL] = staged.rows[table]  # the row's place in the reading order (not a column of the views)
+    writers[table].write(row)
+    staged.rows[table] += 1
 
 
 def entry_rows(
@@ -310,9 +322,11 @@ class _RowWriter:
         self._dumps = dumps
         self._pending: list[bytes] = []
         self._size = 0
+        self.longest = 0  # the longest row written, in bytes
 
     def write(self, row: dict[str, Any]) -> None:
         line = self._dumps(row)
+        self.longest = max(self.longest, len(line))
         self._pending.append(line)
         self._size += len(line)
         if self._size > 1 << 18:
@@ -364,15 +378,21 @@ def create_views(connection: duckdb.DuckDBPyConnection, staged: StagedTables) ->
     values = ", ".join(_sql_string(value) for value in staged.status_values())
     connection.execute(f"CREATE TYPE {STATUS_TYPE} AS ENUM ({values})")
     for table in TABLES:
-        connection.execute(f"CREATE VIEW {table} AS SELECT * FROM {read_staged(staged, table)}")
+        connection.execute(
+            f"CREATE VIEW {table} AS SELECT * EXCLUDE ({ORDINAL}) FROM {read_staged(staged, table)}"
+        )
 
 
 def read_staged(staged: StagedTables, table: str) -> str:
     """The ``read_json(...)`` table function that reads ``table``'s staged rows with their types."""
-    columns = ", ".join(f"{name}: {_sql_string(kind)}" for name, kind in COLUMNS[table].items())
+    kinds = {**COLUMNS[table], ORDINAL: "BIGINT"}
+    columns = ", ".join(f"{name}: {_sql_string(kind)}" for name, kind in kinds.items())
+    # DuckDB's default limit is 16 MB per row; a longer one (a huge prompt) raises it for that table only,
+    # as the reader's buffers grow with it.
+    largest = max(_JSON_OBJECT_LIMIT, staged.longest[table] + 1)
     return (
         f"read_json({_sql_string(staged.path(table))}, format = 'newline_delimited', "
-        f"columns = {{{columns}}}, maximum_object_size = 1073741824)"
+        f"columns = {{{columns}}}, maximum_object_size = {largest})"
     )
 
 
