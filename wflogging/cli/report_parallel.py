@@ -2,8 +2,8 @@
 
 The inputs are cut into *chunks* in their order: a gzip file (or a pipe) is one
 chunk, and a plain file is cut at newlines into byte ranges of about
-``chunk_bytes``. Each chunk is read by a worker process into a
-:class:`~wflogging.cli.report.ReportBuilder` of its own, exactly as the one-process
+``chunk_bytes``. Each chunk is read by a process (this one reads the
+first) into a :class:`~wflogging.cli.report.ReportBuilder` of its own, exactly as the one-process
 report reads it, and the partial builders are merged in the chunks' order
 (:func:`merge_builder`), so the report is the one-process report, byte for byte:
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import io
+import itertools
 import os
 import stat
 import threading
@@ -49,8 +50,9 @@ __all__ = ["Chunk", "available_cores", "merge_builder", "plan_chunks", "read_par
 #: A plain file is cut into ranges of at least this many bytes (smaller ones cost more than they save).
 MIN_CHUNK_BYTES = 16 << 20
 
-#: Chunks per process: several, so a process that is given a slow chunk does not hold up the others.
-CHUNKS_PER_JOB = 2
+#: Chunks per process. One: each partial report costs a pickle and a merge, and on a machine shared
+#: with other work, more chunks did not even out the processes' progress enough to pay for them.
+CHUNKS_PER_JOB = 1
 
 #: Below this many bytes in all, the report is read in one process (starting others costs more).
 PARALLEL_FROM_BYTES = 32 << 20
@@ -159,8 +161,10 @@ def read_parallel(
     saturated = False
     line_offsets: dict[str, int] = {}
     done_bytes, total_bytes = 0, sum(sizes)
-    with _executor(min(jobs, len(chunks))) as executor:
-        results = executor.map(_read_chunk, chunks, [options] * len(chunks))
+    with _executor(min(jobs, len(chunks)) - 1) as executor:
+        # The workers read the other chunks while this process reads the first (rather than wait idle).
+        others = executor.map(_read_chunk, chunks[1:], [options] * (len(chunks) - 1))
+        results = itertools.chain([_read_chunk(chunks[0], options)], others)
         for index, (chunk, result) in enumerate(zip(chunks, results, strict=True)):
             before = line_offsets.get(chunk.path, 0) if chunk.part else 0
             line_offsets[chunk.path] = before + result.lines
@@ -242,6 +246,7 @@ def _read_chunk(chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
 
     lines = _counting(read_line_batches([chunk.path]) if chunk.end is None else _range_batches(chunk))
     builder.read_items(lines, on_torn=keep_torn)
+    builder._fold()  # the floats still pending, as exact sums: a third less to send back
     return ChunkResult(builder, torn, lines.count)
 
 
