@@ -214,6 +214,7 @@ def test_bad_sql_is_one_line_and_exit_2(
         ("SELEC count(*) FROM events", "syntax error"),
         ("SELECT nope FROM events", "nope"),
         ("SELECT * FROM missing_table", "missing_table"),
+        ("SELECT CAST(task_description AS INTEGER) FROM events", "Conversion Error"),  # while rows are made
     ]:
         result = sql(capsys, query, files)
         assert result.code == 2

@@ -146,13 +146,15 @@ def read_parallel(
     """:meth:`ReportBuilder.read` over ``jobs`` processes, into ``builder`` (a fresh one).
 
     Reads in this process when there is one chunk, when the input is small (unless
-    ``chunk_bytes`` is given), or when it includes standard input. ``on_torn`` is
+    ``chunk_bytes`` is given), or when it includes standard input or a pipe. ``on_torn`` is
     called for the first torn lines, in the order of the inputs, as the one-process
     reading calls it for them.
     """
-    sizes = [os.stat(path).st_size if path != "-" else 0 for path in paths]
+    # Standard input and pipes can be read only once, by one process, in order.
+    regular = all(path != "-" and stat.S_ISREG(os.stat(path).st_mode) for path in paths)
+    sizes = [os.stat(path).st_size for path in paths] if regular else []
     small = chunk_bytes is None and sum(sizes) < PARALLEL_FROM_BYTES
-    chunks = [] if "-" in paths or jobs <= 1 or small else plan_chunks(paths, jobs, chunk_bytes=chunk_bytes)
+    chunks = [] if not regular or jobs <= 1 or small else plan_chunks(paths, jobs, chunk_bytes=chunk_bytes)
     if len(chunks) <= 1:
         builder.read(paths, progress, on_torn=on_torn)
         return

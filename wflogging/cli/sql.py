@@ -112,8 +112,13 @@ def run_sql(query: str, paths: Sequence[str], output_format: str, out: TextIO | 
                 return
             columns = [column[0] for column in result.description]
             json_columns = {index for index, column in enumerate(result.description) if _is_json(column[1])}
-            rows = _fetch(result)
-            write_answer(columns, json_columns, rows, output_format, out if out is not None else sys.stdout)
+            try:  # (DuckDB computes rows as they are fetched: an error can come here too)
+                rows = _fetch(result)
+                write_answer(
+                    columns, json_columns, rows, output_format, out if out is not None else sys.stdout
+                )
+            except duckdb.Error as exc:
+                raise InputError(one_line(str(exc))) from None
         finally:
             connection.close()
 
