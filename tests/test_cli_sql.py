@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import EventLog
 from tests.test_cli_report import _entries
-from tests.test_cli_support import Result, run_cli, write_workflow
+from tests.test_cli_support import Result, run_cli, run_cli_process, write_workflow
 
 pytest.importorskip("duckdb")
 
@@ -313,3 +313,13 @@ def test_a_prompt_larger_than_duckdbs_default_row_limit(
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(entry) + "\n", encoding="utf-8")
     assert rows(capsys, "SELECT length(prompt) AS n FROM llm_calls", [str(path)]) == [{"n": len(prompt)}]
+
+
+def test_standard_input_and_files_together(event_log: EventLog, tmp_path: Path) -> None:
+    files = rotated_set(event_log, tmp_path / "logs")
+    query = "SELECT count(*) AS n, count(DISTINCT source) AS sources FROM events"
+    done = run_cli_process("sql", "--format", "json", query, files[0], "-", stdin=Path(files[2]).read_bytes())
+    assert done.code == 0, done.err
+    together = json.loads(done.out)
+    apart = json.loads(run_cli_process("sql", "--format", "json", query, files[0], files[2]).out)
+    assert together == apart == [{"n": together[0]["n"], "sources": 2}]
