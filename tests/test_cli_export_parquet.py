@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import EventLog
 from tests.test_cli_sql import report, rotated_set
 from tests.test_cli_support import run_cli
+from tests.test_report_parallel import _generator
 from wflogging.cli.tables import COLUMNS
 
 pytest.importorskip("duckdb")
@@ -263,3 +264,62 @@ def test_the_target_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFi
     target.write_text("", encoding="utf-8")
     result = run_cli(capsys, "export", "--parquet", str(target), str(events))
     assert (result.code, result.err) == (2, f"wflogging: error: {target}: exists and is not a directory\n")
+
+
+def _over_many_days(path: Path) -> None:
+    """The benchmark's realistic events (a few MB), each run moved to its own day: many partitions."""
+    _generator().generate(path, 24 << 20)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    days: dict[str, int] = {}
+    with path.open("w", encoding="utf-8") as out:
+        for line in lines:
+            entry = json.loads(line)
+            shift = days.setdefault(entry["workflow_run_id"], len(days) % 40)
+            stamps = entry["timestamps"]
+            for key in ("start_time_utc", "end_time_utc"):
+                stamps[key] = _plus_days(stamps[key], shift)
+            if entry["human_feedback"] is not None:
+                entry["human_feedback"]["timestamp_utc"] = _plus_days(
+                    entry["human_feedback"]["timestamp_utc"], shift
+                )
+            out.write(json.dumps(entry) + "\n")
+
+
+def _plus_days(stamp: str, days: int) -> str:
+    moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) + dt.timedelta(days=days)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_an_export_killed_midway_shows_only_whole_files_and_is_completed_by_the_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL once the first partition is in place: every visible file is whole Parquet, and running the
+    export again completes it, with no row twice and no scratch directory left."""
+    import duckdb
+
+    events = tmp_path / "events.jsonl"
+    _over_many_days(events)
+    root = tmp_path / "warehouse"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "wflogging", "export", "--parquet", str(root), str(events)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while child.poll() is None and not any((root / "events").glob("date=*/*.parquet")):
+            os.sched_yield()  # (waiting for the first file to be renamed into place)
+    finally:
+        child.kill()
+        child.wait()
+    visible = sorted(root.glob("*/date=*/*.parquet"))
+    assert visible, "the export was killed after its first file"
+    connection = duckdb.connect()
+    for path in visible:  # each one whole: DuckDB reads it to the end
+        assert connection.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0] > 0
+    expected = report(capsys, [str(events)])["overall"]
+    export(capsys, root, [str(events)])
+    assert not list(root.glob(".*")), "the killed export's scratch directory is removed"
+    got = read_back(root)
+    assert got["events"] == got["distinct_events"] == expected["events"]
+    assert got["calls"] == got["distinct_calls"] == expected["cost"]["llm_calls"]
+    assert len(got["arrow_dates"]) == 40

@@ -22,12 +22,14 @@ and leaves every file as it was. The files are written in a directory beside
 the tables whose name starts with a dot (which readers skip), flushed to disk
 and then renamed into their partitions, so a reader or a crash never sees half
 a file; the tables are written one after the other, and an export cut short is
-completed by running it again. One export at a time per directory.
+completed by running it again, which also removes the scratch directories the
+interrupted one left. One export at a time per directory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import os
 import shutil
 import sys
@@ -100,9 +102,13 @@ def export_parquet(paths: Sequence[str], directory: str) -> dict[str, int]:
 
 
 def _check_target(directory: str) -> None:
+    """Make ``directory``, and remove what an export that was killed left there (its scratch directories)."""
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise InputError(f"{directory}: exists and is not a directory")
     os.makedirs(directory, exist_ok=True)
+    for table in TABLES:  # (one export at a time per directory: no other export is using them)
+        for stale in glob.glob(os.path.join(glob.escape(directory), f".{table}.export-*")):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _export_table(connection: Any, staged_from: str, table: str, root: str) -> tuple[int, int]:
@@ -148,7 +154,6 @@ def _write_partitions(connection: Any, staged_from: str, keys: str, columns: lis
     # Written beside the tables (the same file system, so a rename moves a file), under a dot name that
     # readers skip; every file is flushed before it is renamed, so no reader sees half of one.
     scratch = os.path.join(os.path.dirname(root), f".{os.path.basename(root)}.export-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
     try:
         # DuckDB writes a column that holds no NULL as "required": each file would have its own schema,
         # which readers that merge files refuse. A CASE it cannot fold makes every column "optional".
