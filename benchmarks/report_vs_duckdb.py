@@ -109,7 +109,7 @@ def main() -> None:
         print(f"generated {path} ({events:,} events) in {time.perf_counter() - started:.1f}s")
     size_mb = path.stat().st_size / 1e6
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"file: {size_mb:,.0f} MB; python {sys.version.split()[0]}; {cores} cores available")
+    print(f"file: {size_mb:,.0f} MB; python {sys.version.split()[0]}; {cores} cores available; {_load()}")
     python = sys.executable
     report = [python, "-m", "wflogging", "report", "--format", "json"]
     runs = {
@@ -130,7 +130,7 @@ def main() -> None:
                 wall, cpu, rss = measure(command, env)
                 figures[name].append((wall, cpu, rss))
                 print(f"{name:>24}: wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak RSS {rss:7.1f} MB")
-    print(f"\nleast of {args.repeat} (RSS: largest), {size_mb:,.0f} MB:")
+    print(f"\nleast of {args.repeat} (RSS: largest), {size_mb:,.0f} MB; {_load()}:")
     print("| command | wall s | CPU s | peak RSS MB | RSS MB per GB |")
     print("|---|---:|---:|---:|---:|")
     for name, rounds in figures.items():
@@ -140,6 +140,13 @@ def main() -> None:
         print(f"| {name} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {rss / (size_mb / 1000):.0f} |")
     if args.file is None and not args.keep:
         path.unlink()
+
+
+def _load() -> str:
+    """The load average: other work on the machine takes cores from the parallel runs."""
+    if not hasattr(os, "getloadavg"):
+        return "load average unknown"
+    return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":
