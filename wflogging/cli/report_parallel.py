@@ -246,13 +246,13 @@ def _read_chunk(chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
         if len(torn) < _TORN_SHOWN:
             torn.append(item)
 
-    lines = _counting(read_line_batches([chunk.path]) if chunk.end is None else _range_batches(chunk))
+    lines = _LineCounter(read_line_batches([chunk.path]) if chunk.end is None else _range_batches(chunk))
     builder.read_items(lines, on_torn=keep_torn)
     builder._fold()  # the floats still pending, as exact sums: a third less to send back
     return ChunkResult(builder, torn, lines.count)
 
 
-class _counting:  # noqa: N801 - used like a function
+class _LineCounter:
     """Items passed through, counting the lines they hold."""
 
     def __init__(self, items: Iterator[LineBatch | TornLine]) -> None:
