@@ -34,7 +34,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import attrs
 
@@ -45,7 +45,21 @@ from wflogging.reader import TornLine
 if TYPE_CHECKING:
     import concurrent.futures
 
-__all__ = ["Chunk", "available_cores", "merge_builder", "plan_chunks", "read_parallel"]
+__all__ = [
+    "Chunk",
+    "LineCounter",
+    "LineNumbers",
+    "available_cores",
+    "in_processes",
+    "merge_builder",
+    "parallel_chunks",
+    "plan_chunks",
+    "range_batches",
+    "read_parallel",
+]
+
+_Options = TypeVar("_Options")
+_Result = TypeVar("_Result")
 
 #: A plain file is cut into ranges of at least this many bytes (smaller ones cost more than they save).
 MIN_CHUNK_BYTES = 16 << 20
@@ -150,42 +164,85 @@ def read_parallel(
     called for the first torn lines, in the order of the inputs, as the one-process
     reading calls it for them.
     """
-    # Standard input and pipes can be read only once, by one process, in order.
-    regular = all(path != "-" and stat.S_ISREG(os.stat(path).st_mode) for path in paths)
-    sizes = [os.stat(path).st_size for path in paths] if regular else []
-    small = chunk_bytes is None and sum(sizes) < PARALLEL_FROM_BYTES
-    chunks = [] if not regular or jobs <= 1 or small else plan_chunks(paths, jobs, chunk_bytes=chunk_bytes)
-    if len(chunks) <= 1:
+    chunks = parallel_chunks(paths, jobs, chunk_bytes=chunk_bytes)
+    if not chunks:
         builder.read(paths, progress, on_torn=on_torn)
         return
     options = _BuilderOptions.of(builder)
     first_torn: list[TornLine] = []
     saturated = False
-    line_offsets: dict[str, int] = {}
-    done_bytes, total_bytes = 0, sum(sizes)
-    with _executor(min(jobs, len(chunks)) - 1) as executor:
-        # The workers read the other chunks while this process reads the first (rather than wait idle).
-        others = executor.map(_read_chunk, chunks[1:], [options] * (len(chunks) - 1))
-        results = itertools.chain([_read_chunk(chunks[0], options)], others)
-        for index, (chunk, result) in enumerate(zip(chunks, results, strict=True)):
-            before = line_offsets.get(chunk.path, 0) if chunk.part else 0
-            line_offsets[chunk.path] = before + result.lines
-            first_torn += [attrs.evolve(item, line_number=item.line_number + before) for item in result.torn]
-            part = result.builder
-            if index and len(part._prompts) >= part._prompt_memory:
-                saturated = True
-            if not saturated:
-                merge_builder(builder, part)
-            done_bytes += (chunk.end - chunk.start) if chunk.end is not None else os.stat(chunk.path).st_size
-            if progress is not None:
-                progress.update(f"{len(paths)} file(s)", done_bytes, total_bytes)
-    if progress is not None:
-        progress.finish()
+    lines = LineNumbers()
+    for index, (chunk, result) in enumerate(in_processes(_read_chunk, chunks, jobs, options, progress)):
+        first_torn += lines.torn_in(chunk, result.torn, result.lines)
+        part = result.builder
+        if index and len(part._prompts) >= part._prompt_memory:
+            saturated = True
+        if not saturated:
+            merge_builder(builder, part)
     if saturated:  # see the module docstring: read again, in one process
         builder.__init__(builder.filter, **options.keywords())  # type: ignore[misc]
         builder.read(paths, progress, on_torn=on_torn)
         return
     _replay_torn(builder, first_torn, on_torn)
+
+
+def parallel_chunks(paths: Sequence[str], jobs: int, *, chunk_bytes: int | None = None) -> list[Chunk]:
+    """The chunks to read ``paths`` in, or none when they are better read in one process.
+
+    One process reads: standard input and pipes (they can be read only once, in
+    order), ``jobs`` of 1, inputs under :data:`PARALLEL_FROM_BYTES` (unless
+    ``chunk_bytes`` is given), and inputs that make a single chunk.
+    """
+    regular = all(path != "-" and stat.S_ISREG(os.stat(path).st_mode) for path in paths)
+    if not regular or jobs <= 1:
+        return []
+    if chunk_bytes is None and sum(os.stat(path).st_size for path in paths) < PARALLEL_FROM_BYTES:
+        return []
+    chunks = plan_chunks(paths, jobs, chunk_bytes=chunk_bytes)
+    return chunks if len(chunks) > 1 else []
+
+
+def in_processes(
+    work: Callable[[Chunk, _Options], _Result],
+    chunks: list[Chunk],
+    jobs: int,
+    options: _Options,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Chunk, _Result]]:
+    """``work(chunk, options)`` for every chunk, in up to ``jobs`` processes; the results in order.
+
+    This process does the first chunk while the workers do the others (rather
+    than wait idle); ``work`` and ``options`` must be picklable where workers are spawned.
+    """
+    done_bytes, total_bytes = 0, sum(os.stat(path).st_size for path in {chunk.path for chunk in chunks})
+    with _executor(min(jobs, len(chunks)) - 1) as executor:
+        others = executor.map(work, chunks[1:], [options] * (len(chunks) - 1))
+        results = itertools.chain([work(chunks[0], options)], others)
+        for chunk, result in zip(chunks, results, strict=True):
+            done_bytes += (chunk.end - chunk.start) if chunk.end is not None else os.stat(chunk.path).st_size
+            if progress is not None:
+                progress.update(f"{len({chunk.path for chunk in chunks})} file(s)", done_bytes, total_bytes)
+            yield chunk, result
+    if progress is not None:
+        progress.finish()
+
+
+class LineNumbers:
+    """Line numbers in the whole file, for chunks read in ranges (whose numbers count from their start)."""
+
+    def __init__(self) -> None:
+        self._read: dict[str, int] = {}  # lines in the chunks of a file seen so far
+
+    def base(self, chunk: Chunk, lines: int) -> int:
+        """What to add to the line numbers of ``chunk`` (which holds ``lines``); call in chunk order."""
+        before = self._read.get(chunk.path, 0) if chunk.part else 0
+        self._read[chunk.path] = before + lines
+        return before
+
+    def torn_in(self, chunk: Chunk, torn: list[TornLine], lines: int) -> list[TornLine]:
+        """``torn`` (the first torn lines of ``chunk``) with their line numbers in the whole file."""
+        before = self.base(chunk, lines)
+        return [attrs.evolve(item, line_number=item.line_number + before) for item in torn]
 
 
 def _replay_torn(
@@ -246,13 +303,13 @@ def _read_chunk(chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
         if len(torn) < _TORN_SHOWN:
             torn.append(item)
 
-    lines = _LineCounter(read_line_batches([chunk.path]) if chunk.end is None else _range_batches(chunk))
+    lines = LineCounter(read_line_batches([chunk.path]) if chunk.end is None else range_batches(chunk))
     builder.read_items(lines, on_torn=keep_torn)
     builder._fold()  # the floats still pending, as exact sums: a third less to send back
     return ChunkResult(builder, torn, lines.count)
 
 
-class _LineCounter:
+class LineCounter:
     """Items passed through, counting the lines they hold."""
 
     def __init__(self, items: Iterator[LineBatch | TornLine]) -> None:
@@ -265,7 +322,7 @@ class _LineCounter:
             yield item
 
 
-def _range_batches(chunk: Chunk) -> Iterator[LineBatch | TornLine]:
+def range_batches(chunk: Chunk) -> Iterator[LineBatch | TornLine]:
     """The lines of a byte range of a plain file, as :func:`~wflogging.cli.inputs.read_line_batches` reads
     a whole one: line numbers count from the range's first line, offsets from the start of the file."""
     from wflogging.cli.inputs import _file_batches  # the plain-file reader, given a range instead of a file
