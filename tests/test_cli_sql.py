@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from tests.conftest import EventLog
 from tests.test_cli_report import _entries
 from tests.test_cli_support import Result, run_cli, run_cli_process, write_workflow
+from wflogging.reader import TornLine
 
 pytest.importorskip("duckdb")
 
@@ -323,3 +324,29 @@ def test_standard_input_and_files_together(event_log: EventLog, tmp_path: Path) 
     together = json.loads(done.out)
     apart = json.loads(run_cli_process("sql", "--format", "json", query, files[0], files[2]).out)
     assert together == apart == [{"n": together[0]["n"], "sources": 2}]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 4000])
+def test_tables_read_in_parallel_are_the_same(event_log: EventLog, tmp_path: Path, chunk_bytes: int) -> None:
+    """Staged by several processes, by file and byte range: the same rows, line numbers and torn lines."""
+    import duckdb
+
+    from wflogging.cli.tables import TABLES, create_views, stage_tables
+
+    files = rotated_set(event_log, tmp_path / "logs")
+
+    def tables(jobs: int) -> tuple[list[Any], list[TornLine]]:
+        torn: list[TornLine] = []
+        directory = tmp_path / f"staged-{jobs}"
+        directory.mkdir()
+        staged = stage_tables(files, str(directory), on_torn=torn.append, jobs=jobs, chunk_bytes=chunk_bytes)
+        assert (staged.parts > 3) is (jobs > 1)
+        connection = duckdb.connect()
+        create_views(connection, staged)
+        contents = [
+            connection.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+            for table in TABLES
+        ]
+        return contents, torn
+
+    assert tables(2) == tables(1)

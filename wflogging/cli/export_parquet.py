@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from wflogging.cli.inputs import InputError, Progress, check_inputs
+from wflogging.cli.report_parallel import available_cores
 from wflogging.cli.sql import expand_inputs, one_line, warn_unreadable
 from wflogging.cli.tables import (
     ORDINAL,
@@ -75,7 +76,7 @@ def export_parquet(paths: Sequence[str], directory: str) -> dict[str, int]:
     each_torn, total_torn = warn_unreadable()
     written: dict[str, int] = {}
     with staging_directory() as scratch:
-        staged = stage_tables(files, scratch, Progress(), on_torn=each_torn)
+        staged = stage_tables(files, scratch, Progress(), on_torn=each_torn, jobs=available_cores())
         total_torn(staged.unreadable)
         if staged.skipped:
             sys.stderr.write(

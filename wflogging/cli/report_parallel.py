@@ -56,6 +56,7 @@ __all__ = [
     "plan_chunks",
     "range_batches",
     "read_parallel",
+    "renumbered",
 ]
 
 _Options = TypeVar("_Options")
@@ -173,7 +174,7 @@ def read_parallel(
     saturated = False
     lines = LineNumbers()
     for index, (chunk, result) in enumerate(in_processes(_read_chunk, chunks, jobs, options, progress)):
-        first_torn += lines.torn_in(chunk, result.torn, result.lines)
+        first_torn += renumbered(result.torn, lines.advance(chunk, result.lines))
         part = result.builder
         if index and len(part._prompts) >= part._prompt_memory:
             saturated = True
@@ -203,21 +204,22 @@ def parallel_chunks(paths: Sequence[str], jobs: int, *, chunk_bytes: int | None 
 
 
 def in_processes(
-    work: Callable[[Chunk, _Options], _Result],
+    work: Callable[[int, Chunk, _Options], _Result],
     chunks: list[Chunk],
     jobs: int,
     options: _Options,
     progress: Progress | None = None,
 ) -> Iterator[tuple[Chunk, _Result]]:
-    """``work(chunk, options)`` for every chunk, in up to ``jobs`` processes; the results in order.
+    """``work(index, chunk, options)`` for every chunk, in up to ``jobs`` processes; the results in order.
 
     This process does the first chunk while the workers do the others (rather
     than wait idle); ``work`` and ``options`` must be picklable where workers are spawned.
     """
     done_bytes, total_bytes = 0, sum(os.stat(path).st_size for path in {chunk.path for chunk in chunks})
     with _executor(min(jobs, len(chunks)) - 1) as executor:
-        others = executor.map(work, chunks[1:], [options] * (len(chunks) - 1))
-        results = itertools.chain([work(chunks[0], options)], others)
+        count = len(chunks)
+        others = executor.map(work, range(1, count), chunks[1:], [options] * (count - 1))
+        results = itertools.chain([work(0, chunks[0], options)], others)
         for chunk, result in zip(chunks, results, strict=True):
             done_bytes += (chunk.end - chunk.start) if chunk.end is not None else os.stat(chunk.path).st_size
             if progress is not None:
@@ -233,16 +235,16 @@ class LineNumbers:
     def __init__(self) -> None:
         self._read: dict[str, int] = {}  # lines in the chunks of a file seen so far
 
-    def base(self, chunk: Chunk, lines: int) -> int:
+    def advance(self, chunk: Chunk, lines: int) -> int:
         """What to add to the line numbers of ``chunk`` (which holds ``lines``); call in chunk order."""
         before = self._read.get(chunk.path, 0) if chunk.part else 0
         self._read[chunk.path] = before + lines
         return before
 
-    def torn_in(self, chunk: Chunk, torn: list[TornLine], lines: int) -> list[TornLine]:
-        """``torn`` (the first torn lines of ``chunk``) with their line numbers in the whole file."""
-        before = self.base(chunk, lines)
-        return [attrs.evolve(item, line_number=item.line_number + before) for item in torn]
+
+def renumbered(torn: list[TornLine], base: int) -> list[TornLine]:
+    """Torn lines of a chunk with their line numbers in the whole file (``base``: from LineNumbers)."""
+    return [attrs.evolve(item, line_number=item.line_number + base) for item in torn] if base else torn
 
 
 def _replay_torn(
@@ -294,7 +296,7 @@ def _executor(workers: int) -> concurrent.futures.ProcessPoolExecutor:
 # --- in a worker -------------------------------------------------------------------------------------
 
 
-def _read_chunk(chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
+def _read_chunk(_index: int, chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
     """Read one chunk into a builder of its own (this runs in a worker process)."""
     builder = options.builder()
     torn: list[TornLine] = []

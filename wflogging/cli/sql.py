@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from wflogging.cli.inputs import InputError, Progress, check_inputs
+from wflogging.cli.report_parallel import available_cores
 from wflogging.cli.tables import create_views, load_duckdb, stage_tables, staging_directory
 from wflogging.reader import TornLine
 
@@ -94,7 +95,7 @@ def run_sql(query: str, paths: Sequence[str], output_format: str, out: TextIO | 
     check_inputs(files)
     each_torn, total_torn = warn_unreadable()
     with staging_directory() as directory:
-        staged = stage_tables(files, directory, Progress(), on_torn=each_torn)
+        staged = stage_tables(files, directory, Progress(), on_torn=each_torn, jobs=available_cores())
         total_torn(staged.unreadable)
         if staged.skipped:
             sys.stderr.write(

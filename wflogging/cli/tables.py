@@ -38,6 +38,15 @@ from wflogging.cli.inputs import DECODE_ERRORS, InputError, LineBatch, Progress,
 
 # The report's own reading of an entry, so that SQL and the report count the same things.
 from wflogging.cli.report import _read_event, _whole_line_decoder
+from wflogging.cli.report_parallel import (
+    Chunk,
+    LineCounter,
+    LineNumbers,
+    in_processes,
+    parallel_chunks,
+    range_batches,
+    renumbered,
+)
 from wflogging.reader import TornLine
 
 if TYPE_CHECKING:
@@ -138,9 +147,25 @@ class StagedTables:
     skipped: int = 0
     #: The longest staged row of each table, in bytes (DuckDB's JSON reader must be told).
     longest: dict[str, int] = attrs.Factory(lambda: dict.fromkeys(TABLES, 0))
+    #: The staged parts: a file per table for each part of the input (one per process that read it).
+    parts: int = 1
+    #: What to add to the line numbers of the parts read from the middle of a file (part -> lines before).
+    line_bases: dict[int, int] = attrs.Factory(dict)
 
-    def path(self, table: str) -> str:
-        return os.path.join(self.directory, f"{table}.jsonl")
+    def path(self, table: str, part: int = 0) -> str:
+        return os.path.join(self.directory, f"{table}-{part}.jsonl")
+
+    def paths(self, table: str) -> list[str]:
+        return [self.path(table, part) for part in range(self.parts)]
+
+    def add(self, other: StagedTables) -> None:
+        """Count the rows and findings of ``other`` (another part) too."""
+        for table in TABLES:
+            self.rows[table] += other.rows[table]
+            self.longest[table] = max(self.longest[table], other.longest[table])
+        self.statuses |= other.statuses
+        self.unreadable += other.unreadable
+        self.skipped += other.skipped
 
     def status_values(self) -> list[str]:
         return [*_SOP_STATUSES, *sorted(self.statuses - set(_SOP_STATUSES))]
@@ -152,15 +177,71 @@ def stage_tables(
     progress: Progress | None = None,
     *,
     on_torn: Callable[[TornLine], None] | None = None,
+    jobs: int = 1,
+    chunk_bytes: int | None = None,
 ) -> StagedTables:
-    """Read every line of ``paths`` and write the rows of the three tables to files in ``directory``."""
+    """Read every line of ``paths`` and write the rows of the three tables to files in ``directory``.
+
+    With ``jobs`` above 1, a large input is read by several processes, by file and
+    by byte range, as ``wflogging report`` reads it (:mod:`wflogging.cli.report_parallel`):
+    each writes a part, and ``on_torn`` is called for the first torn lines only.
+    """
+    chunks = parallel_chunks(paths, jobs, chunk_bytes=chunk_bytes)
+    if not chunks:
+        staged = StagedTables(directory)
+        _stage_part(staged, read_line_batches(paths, progress), 0, on_torn)
+        return staged
+    staged = StagedTables(directory, parts=len(chunks))
+    numbers = LineNumbers()
+    first_torn: list[TornLine] = []
+    work = in_processes(_stage_chunk, chunks, jobs, directory, progress)
+    for part, (chunk, (found, torn, lines)) in enumerate(work):
+        staged.add(found)
+        base = numbers.advance(chunk, lines)
+        if base:
+            staged.line_bases[part] = base
+        first_torn += renumbered(torn, base)
+    if on_torn is not None:
+        for item in first_torn[:_TORN_KEPT]:
+            on_torn(item)
+    return staged
+
+
+#: Torn lines a part reports one by one (the commands show three, then a total).
+_TORN_KEPT = 3
+
+
+def _stage_chunk(part: int, chunk: Chunk, directory: str) -> tuple[StagedTables, list[TornLine], int]:
+    """Stage one chunk of the input as part ``part`` (in a worker process, or the first part in this one).
+
+    Returns what it found, its first torn lines and the number of lines it read.
+    """
     staged = StagedTables(directory)
+    torn: list[TornLine] = []
+
+    def keep(item: TornLine) -> None:
+        if len(torn) < _TORN_KEPT:
+            torn.append(item)
+
+    items = LineCounter(read_line_batches([chunk.path]) if chunk.end is None else range_batches(chunk))
+    _stage_part(staged, items, part, keep)
+    return staged, torn, items.count
+
+
+def _stage_part(
+    staged: StagedTables,
+    items: Iterable[LineBatch | TornLine],
+    part: int,
+    on_torn: Callable[[TornLine], None] | None,
+) -> None:
+    """Stage the rows of ``items`` in the files of part ``part``."""
     decode = _whole_line_decoder("orjson")
     dumps = _row_dumper()
-    files = {table: open(staged.path(table), "wb") for table in TABLES}  # noqa: SIM115 - closed below
+    files = {table: open(staged.path(table, part), "wb") for table in TABLES}  # noqa: SIM115 - closed below
     try:
-        writers = {table: _RowWriter(stream, dumps) for table, stream in files.items()}
-        for item in read_line_batches(paths, progress):
+        # A row's ordinal is its place in the reading order: its part's, then its own in the part.
+        writers = {table: _RowWriter(stream, dumps, part << _PART_SHIFT) for table, stream in files.items()}
+        for item in items:
             if isinstance(item, TornLine):
                 _count_torn(staged, item, on_torn)
                 continue
@@ -177,7 +258,10 @@ def stage_tables(
     finally:
         for stream in files.values():
             stream.close()
-    return staged
+
+
+#: Ordinals of part p start at p << _PART_SHIFT (a part holds fewer than 2**40 rows).
+_PART_SHIFT = 40
 
 
 def _count_torn(
@@ -207,7 +291,6 @@ def _stage_entry(
 
 
 def _write_row(staged: StagedTables, writers: dict[str, _RowWriter], table: str, row: dict[str, Any]) -> None:
-    row[ORDINAL] = staged.rows[table]  # the row's place in the reading order (not a column of the views)
     writers[table].write(row)
     staged.rows[table] += 1
 
@@ -317,14 +400,19 @@ def _instant(value: object) -> str | None:
 class _RowWriter:
     """Rows as JSON Lines into a file, a few hundred kilobytes per write."""
 
-    def __init__(self, stream: IO[bytes], dumps: Callable[[dict[str, Any]], bytes]) -> None:
+    def __init__(
+        self, stream: IO[bytes], dumps: Callable[[dict[str, Any]], bytes], first_ordinal: int
+    ) -> None:
         self._stream = stream
         self._dumps = dumps
+        self._ordinal = first_ordinal
         self._pending: list[bytes] = []
         self._size = 0
         self.longest = 0  # the longest row written, in bytes
 
     def write(self, row: dict[str, Any]) -> None:
+        row[ORDINAL] = self._ordinal  # the row's place in the reading order (not a column of the views)
+        self._ordinal += 1
         line = self._dumps(row)
         self.longest = max(self.longest, len(line))
         self._pending.append(line)
@@ -379,8 +467,17 @@ def create_views(connection: duckdb.DuckDBPyConnection, staged: StagedTables) ->
     connection.execute(f"CREATE TYPE {STATUS_TYPE} AS ENUM ({values})")
     for table in TABLES:
         connection.execute(
-            f"CREATE VIEW {table} AS SELECT * EXCLUDE ({ORDINAL}) FROM {read_staged(staged, table)}"
+            f"CREATE VIEW {table} AS SELECT * EXCLUDE ({ORDINAL}){_line_numbers(staged)} "
+            f"FROM {read_staged(staged, table)}"
         )
+
+
+def _line_numbers(staged: StagedTables) -> str:
+    """A REPLACE clause giving the parts read from the middle of a file their whole-file line numbers."""
+    if not staged.line_bases:
+        return ""
+    cases = " ".join(f"WHEN {part} THEN {base}" for part, base in sorted(staged.line_bases.items()))
+    return f" REPLACE (line_number + CASE {ORDINAL} >> {_PART_SHIFT} {cases} ELSE 0 END AS line_number)"
 
 
 def read_staged(staged: StagedTables, table: str) -> str:
@@ -391,7 +488,7 @@ def read_staged(staged: StagedTables, table: str) -> str:
     # as the reader's buffers grow with it.
     largest = max(_JSON_OBJECT_LIMIT, staged.longest[table] + 1)
     return (
-        f"read_json({_sql_string(staged.path(table))}, format = 'newline_delimited', "
+        f"read_json([{', '.join(map(_sql_string, staged.paths(table)))}], format = 'newline_delimited', "
         f"columns = {{{columns}}}, maximum_object_size = {largest})"
     )
 
