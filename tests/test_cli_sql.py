@@ -343,10 +343,7 @@ def test_tables_read_in_parallel_are_the_same(event_log: EventLog, tmp_path: Pat
         assert (staged.parts > 3) is (jobs > 1)
         connection = duckdb.connect()
         create_views(connection, staged)
-        contents = [
-            connection.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
-            for table in TABLES
-        ]
+        contents = [connection.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() for table in TABLES]
         return contents, torn
 
     assert tables(2) == tables(1)
