@@ -1,4 +1,4 @@
-"""The ``wflogging`` command: validate, report, show and timeline over event files, and a demo.
+"""The ``wflogging`` command: validate, report, show, timeline, sql and export over event files, and a demo.
 
 Every subcommand reads the files named on the command line (``-`` for standard
 input; plain, rotated or gzipped JSON Lines). Exit status: 0 on success, 1 when
@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PRICES",
         help="also re-price the stored usage with this price table (.json/.toml, as load_prices reads)",
     )
+    report.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="processes that read the files, by file and by byte range (default: the cores available; "
+        "1 reads in this process); the report is the same whatever N",
+    )
     report.set_defaults(handler=_report)
 
     show = commands.add_parser(
@@ -121,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--run", metavar="ID", help="the run (needed when the files hold several)")
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
     timeline.set_defaults(handler=_timeline)
+
+    sql = commands.add_parser(
+        "sql",
+        help="query event files with SQL (DuckDB; needs the sql extra)",
+        description="Run a DuckDB query over the events of every file named. The query sees three views: "
+        "events (one row per entry), llm_calls (one row per LLM call) and human_feedback (one row per "
+        "answer), with typed columns (docs: Querying events with SQL). Needs pip install 'wflogging[sql]'.",
+    )
+    sql.add_argument("query", metavar="QUERY", help='the SQL query, e.g. "SELECT count(*) FROM events"')
+    sql.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; a quoted glob is expanded")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    sql.set_defaults(handler=_sql)
 
     _add_diff(commands)
     _add_export(commands)
@@ -180,13 +199,14 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """``export``: one subcommand, exactly one target option per call."""
     export = commands.add_parser(
         "export",
-        help="send events to another tool: an OpenTelemetry backend or an eval set",
+        help="send events to another tool: an OpenTelemetry backend, an eval set or Parquet files",
         description="Export the events of FILE... to one target. --otlp-endpoint URL: as OpenTelemetry "
         "spans over OTLP/HTTP (a trace per run, a span per task and per LLM call; needs the otel "
         "extra); exporting a file again creates no duplicate spans, standard OTEL_* variables apply, "
         "exit 0 when the backend accepted every span, 2 otherwise. --evals OUT: the prompt -> "
         "completion pairs of failed or human-rejected tasks (every task with --all) as chat-messages "
-        "JSONL.",
+        "JSONL. --parquet DIR: the events, llm_calls and human_feedback tables as date-partitioned "
+        "Parquet files for a warehouse.",
     )
     export.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; quoted globs are expanded")
     export_target = export.add_mutually_exclusive_group(required=True)
@@ -199,6 +219,13 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--evals",
         metavar="OUT",
         help="write an eval set as JSONL ({messages, metadata} per LLM call); - for stdout",
+    )
+    export_target.add_argument(
+        "--parquet",
+        metavar="DIR",
+        help="write the tables events, llm_calls and human_feedback as Parquet under DIR, partitioned by "
+        "UTC date (DIR/events/date=YYYY-MM-DD/...); exporting the same events again adds nothing "
+        "(needs the sql extra)",
     )
     from wflogging.cli.export_otlp import add_otlp_options
 
@@ -289,7 +316,13 @@ def _report(args: argparse.Namespace) -> int:
             _warn_torn(item)
 
     # builder.read parses only the fields the report needs (several times faster than whole entries).
-    builder.read(args.files, Progress(), on_torn=warn_torn)
+    if args.jobs == 1:
+        builder.read(args.files, Progress(), on_torn=warn_torn)
+    else:
+        from wflogging.cli.report_parallel import available_cores, read_parallel
+
+        jobs = args.jobs or available_cores()
+        read_parallel(builder, args.files, jobs, Progress(), on_torn=warn_torn)
     torn = builder.unreadable
     if torn > 3:
         _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
@@ -309,6 +342,16 @@ def _load_prices(path: str) -> PriceTable:
         return load_prices(path)
     except (ValueError, TypeError, ImportError) as exc:
         raise InputError(f"--prices: {exc}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _warn(message: str) -> None:
@@ -451,9 +494,21 @@ def _diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sql(args: argparse.Namespace) -> int:
+    from wflogging.cli.sql import run_sql
+
+    run_sql(args.query, args.files, args.format)
+    return EXIT_OK
+
+
 def _export(args: argparse.Namespace) -> int:
     from wflogging.cli.export_otlp import expand_globs
 
+    if args.parquet is not None:
+        from wflogging.cli.export_parquet import export_parquet
+
+        export_parquet(args.files, args.parquet)  # expands quoted globs itself
+        return EXIT_OK
     args.files = expand_globs(args.files)
     if args.otlp_endpoint is not None:
         return _export_otlp(args)

@@ -43,7 +43,7 @@ from wflogging.cli.render import money, seconds, short_id
 if TYPE_CHECKING:
     from wflogging.cli.report import _Event
 
-__all__ = ["BASELINE_RUNS", "LIMIT", "RISE_PERCENT", "FindingsCollector"]
+__all__ = ["BASELINE_RUNS", "LIMIT", "RISE_PERCENT", "FindingsCollector", "prompt_keys"]
 
 LIMIT = 3
 BASELINE_RUNS = 5
@@ -86,6 +86,13 @@ class _Run:
         self.agents: dict[str, _Totals] = {}
 
 
+def prompt_keys(calls: Sequence[Any]) -> list[int | None]:
+    """Each call's prompt fingerprint (``None``: no prompt): all the findings need of the calls."""
+    from wflogging.cli.report import prompt_fingerprint
+
+    return [prompt_fingerprint(call) for call in calls]
+
+
 class FindingsCollector:
     """Observe the report's events (:meth:`observe`), then ask for the :meth:`findings`."""
 
@@ -97,6 +104,13 @@ class FindingsCollector:
 
     def observe(self, event: _Event, calls: Sequence[Any]) -> None:
         """Count one event the report counts (``calls``: its ``llm_trace`` items)."""
+        self.observe_keys(event, prompt_keys(calls))
+
+    def observe_keys(self, event: _Event, keys: Sequence[int | None]) -> None:
+        """:meth:`observe`, given the calls' prompt fingerprints (:func:`prompt_keys`).
+
+        What ``report --jobs N`` replays, in the input's order, from what its workers saw.
+        """
         run = self._runs.get(event.run_id)
         if run is None:
             run = self._runs[event.run_id] = _Run(len(self._runs))
@@ -116,7 +130,7 @@ class FindingsCollector:
         if event.models:
             per_call = _cost_per_call(event)
             self._count_retries(event, per_call)
-            self._count_prompts(event, calls, per_call)
+            self._count_prompts(event, keys, per_call)
 
     def _count_retries(self, event: _Event, per_call: dict[str, float]) -> None:
         counts: dict[str, int] = {}
@@ -129,12 +143,9 @@ class FindingsCollector:
                 seen[1] += count - 1
                 seen[2] += (count - 1) * per_call.get(model, 0.0)
 
-    def _count_prompts(self, event: _Event, calls: Sequence[Any], per_call: dict[str, float]) -> None:
-        from wflogging.cli.report import prompt_fingerprint
-
+    def _count_prompts(self, event: _Event, keys: Sequence[int | None], per_call: dict[str, float]) -> None:
         prompts = self._prompts
-        for call, model in zip(calls, event.models, strict=False):
-            key = prompt_fingerprint(call)
+        for key, model in zip(keys, event.models, strict=False):
             if key is None:
                 continue
             seen = prompts.get(key)

@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, NamedTuple, TextIO, cast
 
-from wflogging.reader import EventLine, TornLine, open_source, read_events
+from wflogging.reader import EventLine, TornLine, _maybe_gunzip, open_source, read_events
 
 __all__ = [
     "DECODE_ERRORS",
@@ -373,11 +373,13 @@ def _batches(stream: IO[bytes], name: str, tick: Callable[[], None] | None) -> I
 
 
 def _buffered_source(raw: IO[bytes]) -> IO[bytes]:
-    """``raw`` (an unbuffered file, left open) through a large buffer, decompressed if it is gzip."""
+    """``raw`` (an unbuffered file, closed with the result) through a large buffer, gunzipped if gzip."""
     stream = io.BufferedReader(cast(io.RawIOBase, raw), READ_BUFFER_BYTES)
     if stream.peek(2)[:2] != _GZIP_MAGIC:
         return stream
-    return open_source(stream)
+    # Closing the gzip reader closes ``stream`` too (open_source(stream) would leave it open and let go
+    # of it, so the garbage collector found it with ``raw`` still open: a ResourceWarning).
+    return _maybe_gunzip(stream)
 
 
 def _decode_reason(exc: Exception) -> str:

@@ -961,6 +961,16 @@ class ReportBuilder:
         :meth:`_add_lines_fast`). Every parser gives the same report. Torn lines
         are counted in :attr:`unreadable` and handed to ``on_torn``.
         """
+        self.read_items(read_line_batches(paths, progress), parser=parser, on_torn=on_torn)
+
+    def read_items(
+        self,
+        items: Iterable[LineBatch | TornLine],
+        *,
+        parser: str = "fastest",
+        on_torn: Callable[[TornLine], None] | None = None,
+    ) -> None:
+        """:meth:`read` for lines already read (the items :func:`.read_line_batches` yields)."""
         if parser == "fastest":
             parser = "msgspec" if _HAVE_MSGSPEC else "orjson"
         if parser == "msgspec":
@@ -971,7 +981,7 @@ class ReportBuilder:
             add_lines = functools.partial(self._add_lines_whole, _whole_line_decoder(parser))
         else:
             raise ValueError(f"unknown parser {parser!r}")
-        for item in read_line_batches(paths, progress):
+        for item in items:
             if isinstance(item, TornLine):
                 self._torn(item, on_torn)
             else:

@@ -1,0 +1,187 @@
+"""``wflogging report --jobs N``: read by several processes, the same report as one process, byte for byte."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import EventLog
+from tests.test_cli_report import _entries
+from tests.test_cli_support import write_workflow
+from wflogging.cli.report import ReportBuilder, ReportFilter
+from wflogging.cli.report_parallel import PARALLEL_FROM_BYTES, plan_chunks, read_parallel
+from wflogging.reader import TornLine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_process(paths: list[str], **options: Any) -> tuple[dict[str, Any], list[TornLine]]:
+    builder = ReportBuilder(**options)
+    torn: list[TornLine] = []
+    builder.read(paths, on_torn=torn.append)
+    return builder.result(), torn
+
+
+def in_parallel(
+    paths: list[str], *, jobs: int = 2, chunk_bytes: int, **options: Any
+) -> tuple[dict[str, Any], list[TornLine]]:
+    builder = ReportBuilder(**options)
+    torn: list[TornLine] = []
+    read_parallel(builder, paths, jobs, on_torn=torn.append, chunk_bytes=chunk_bytes)
+    return builder.result(), torn
+
+
+def as_text(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=2)
+
+
+def many_runs(event_log: EventLog, directory: Path, *, runs: int) -> list[str]:
+    """A workflow over several files: the oldest gzipped, a torn line in the middle one."""
+    write_workflow(event_log, runs=runs, tasks=14, seed=5)
+    lines = event_log.path.read_bytes().splitlines(keepends=True)
+    directory.mkdir()
+    third = len(lines) // 3
+    oldest, middle, live = directory / "a.jsonl.gz", directory / "b.jsonl", directory / "c.jsonl"
+    oldest.write_bytes(gzip.compress(b"".join(lines[:third])))
+    middle.write_bytes(
+        b"".join(lines[third : 2 * third - 4]) + b'{"cut": \n' + b"".join(lines[2 * third - 4 : 2 * third])
+    )
+    live.write_bytes(b"".join(lines[2 * third :]) + b'{"last line, no newline"')
+    return [str(oldest), str(middle), str(live)]
+
+
+@pytest.mark.parametrize("runs", [3, 30])  # every run detailed; more runs than the report details
+@pytest.mark.parametrize("chunk_bytes", [1, 1500, 7000])
+def test_the_same_report_whatever_the_chunks(
+    event_log: EventLog, tmp_path: Path, runs: int, chunk_bytes: int
+) -> None:
+    """Runs, medians, p95, the slowest, failures and pauses in order, repeated prompts: all identical."""
+    paths = many_runs(event_log, tmp_path / "logs", runs=runs)
+    assert len(plan_chunks(paths, 2, chunk_bytes=chunk_bytes)) > 3, "the plain files are cut into ranges"
+    expected, expected_torn = one_process(paths)
+    got, got_torn = in_parallel(paths, chunk_bytes=chunk_bytes)
+    assert as_text(got) == as_text(expected)
+    # The same torn lines, with their line numbers and offsets in the whole file.
+    assert got_torn == expected_torn
+    assert [item.source for item in got_torn] == [paths[1], paths[2]]
+    assert expected["runs_detailed"] is (runs <= 20)
+    assert expected["where_to_improve"]["repeated_prompts"], "prompts repeat across runs"
+
+
+def test_filters_are_applied_in_every_process(event_log: EventLog, tmp_path: Path) -> None:
+    paths = many_runs(event_log, tmp_path / "logs", runs=6)
+    first_run = json.loads(Path(paths[2]).read_text(encoding="utf-8").splitlines()[0])["workflow_run_id"]
+    for report_filter in (
+        ReportFilter(run=first_run[:8]),
+        ReportFilter(since="2026-03-01T09:30:00.000000Z", until="2026-03-01T10:10:00.000000Z"),
+    ):
+        expected, _ = one_process(paths, report_filter=report_filter)
+        got, _ = in_parallel(paths, chunk_bytes=3000, report_filter=report_filter)
+        assert as_text(got) == as_text(expected)
+        assert expected["entries_filtered_out"] > 0
+
+
+def test_a_full_prompt_memory_reads_again_in_one_process(event_log: EventLog, tmp_path: Path) -> None:
+    """Past prompt_memory distinct prompts in a chunk, merging could differ: the report is read again."""
+    paths = many_runs(event_log, tmp_path / "logs", runs=8)
+    expected, _ = one_process(paths, prompt_memory=5)
+    got, _ = in_parallel(paths, chunk_bytes=3000, prompt_memory=5)
+    assert as_text(got) == as_text(expected)
+    assert expected["where_to_improve"]["prompts_tracked"] == 5
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    entries=st.lists(_entries(), min_size=1, max_size=30),
+    chunk_bytes=st.integers(1, 3000),
+    jobs=st.integers(2, 3),
+)
+def test_any_entries_any_cut(entries: list[dict[str, Any]], chunk_bytes: int, jobs: int) -> None:
+    """Entries in any shape (the fast path and the general one), cut anywhere: the same report."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "events.jsonl"
+        path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
+        expected, _ = one_process([str(path)], detailed_runs=2)
+        got, _ = in_parallel([str(path)], jobs=jobs, chunk_bytes=chunk_bytes, detailed_runs=2)
+    assert as_text(got) == as_text(expected)
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("report_scale", ROOT / "benchmarks" / "report_scale.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_output_is_byte_identical_across_jobs(tmp_path: Path) -> None:
+    """On a file big enough to be read in parallel: the same bytes on stdout and stderr for every --jobs."""
+    big = tmp_path / "big.jsonl"
+    _generator().generate(big, PARALLEL_FROM_BYTES + (2 << 20))
+    with big.open("ab") as out:
+        out.write(b'{"torn": \n')
+    small = tmp_path / "small.jsonl.gz"
+    small.write_bytes(gzip.compress(big.read_bytes()[:300_000].rsplit(b"\n", 1)[0] + b"\n"))
+    outputs = {}
+    for jobs in ("1", "2", "3"):
+        for output_format in ("json", "table"):
+            command = ["report", "--jobs", jobs, "--format", output_format, str(small), str(big)]
+            done = subprocess.run(
+                [sys.executable, "-m", "wflogging", *command],
+                capture_output=True,
+                timeout=300,
+                check=True,
+            )
+            outputs[jobs, output_format] = (done.stdout, done.stderr)
+    for output_format in ("json", "table"):
+        assert outputs["2", output_format] == outputs["1", output_format]
+        assert outputs["3", output_format] == outputs["1", output_format]
+    report = json.loads(outputs["1", "json"][0])
+    assert report["unreadable_lines"] == 1
+    assert report["overall"]["events"] > 3000
+    assert b"skipped a torn line" in outputs["1", "json"][1]
+
+
+def test_jobs_must_be_a_positive_number(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("{}\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "wflogging", "report", "--jobs", "0", str(events)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--jobs: expected a whole number >= 1, got '0'" in done.stderr
+
+
+def test_the_findings_see_every_event_in_order_whatever_the_chunks(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    """ "Where to improve" (an observer of the report) gets the same findings from several processes."""
+    from wflogging.cli.improve import FindingsCollector
+
+    paths = many_runs(event_log, tmp_path / "logs", runs=6)
+    alone = FindingsCollector()
+    builder = ReportBuilder(observer=alone.observe)
+    builder.read(paths)
+    expected = alone.findings(builder.result()["overall"], paths)
+    assert expected, "the workflow has findings to compare"
+    for chunk_bytes in (1, 1500, 7000):
+        shared = FindingsCollector()
+        parallel = ReportBuilder(observer=shared.observe)
+        read_parallel(parallel, paths, 3, chunk_bytes=chunk_bytes)
+        assert as_text(parallel.result()) == as_text(builder.result())
+        assert shared.findings(parallel.result()["overall"], paths) == expected
