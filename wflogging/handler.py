@@ -83,6 +83,12 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             apply to whatever formatter the handler gets, unless that formatter sets
             its own: so they work in ``dictConfig`` even beside a formatter declared
             with ``"class"`` (which the stdlib builds without wflogging's options).
+        follow_symlinks: write through a symbolic link at ``filename`` if the link
+            belongs to this process's user or root. Off by default: a link there is
+            refused (the event is counted in :attr:`dropped` and reported), because
+            anyone who can write in the directory could point it at another file.
+            The rejects file, the rotation lock and compression temporaries never
+            follow links, whatever this says.
         level: the handler's level.
     """
 
@@ -103,6 +109,7 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         redact: bool | Redactor = False,
         max_field_chars: int | None = None,
         max_field_bytes: int | None = None,
+        follow_symlinks: bool = False,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -122,6 +129,7 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             fsync_interval=fsync_interval,
             watch=watch,
             rotation=rotation,
+            follow_symlinks=follow_symlinks,
         )
         #: Events that could not be written (an I/O error, or a failure to format).
         self.dropped = 0

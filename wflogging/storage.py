@@ -11,9 +11,18 @@ one around rotation (:mod:`wflogging.rotation`), where a rename must not race
 with writes.
 
 A line is ``\\n``-terminated and reaches the OS before :meth:`AppendOnlyFile.write_line`
-returns. If a write fails part-way (a full disk, a killed writer), the next line
-written by anyone through this class starts on a fresh line, so an event is
-never glued onto a torn fragment.
+returns. If a write fails part-way (a full disk, a writer killed mid-line), the
+next line written by anyone through this class starts on a fresh line, so an
+event is never glued onto a torn fragment: before each write, the last byte of
+the file is read (``lseek`` to the end and a one-byte ``pread``); when it is not ``\\n``,
+the line is written with a leading ``\\n``. A tail that is still growing is
+another writer's line in progress, not a fragment: it is waited for (up to
+50 ms) rather than cut off by a blank line.
+
+**Links.** The path is opened with ``O_NOFOLLOW``: a symbolic link planted at it
+is refused (``ELOOP``), so events never go into, nor tail checks read from,
+a file elsewhere. ``follow_symlinks=True`` allows a link that the process's own
+user or root owns, never one owned by another user.
 
 **Watching the path.** By default every write first ``stat``\\ s the path (one
 system call, well under a microsecond on a local file system) and reopens it
@@ -30,18 +39,37 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import threading
 import time
+import warnings
 import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from wflogging.rotation import Rotation
 
-__all__ = ["AppendOnlyFile", "CompressFailed", "FsyncFailed", "WrittenWithError"]
+__all__ = [
+    "AppendOnlyFile",
+    "CompressFailed",
+    "ExposedFileWarning",
+    "FsyncFailed",
+    "SymlinkRefused",
+    "WrittenWithError",
+]
 
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+#: ``os.open`` flag that makes opening a symbolic link fail (``ELOOP``); 0 where unknown.
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: How long a writer waits for a tail that is still growing (another writer's line in progress).
+_TAIL_SETTLE_SECONDS = 0.05
+#: A tail that has not grown for this long is not being written: a fragment.
+_TAIL_STILL_SECONDS = 0.0002
 _open_files: weakref.WeakSet[AppendOnlyFile] = weakref.WeakSet()
+
+
+class SymlinkRefused(OSError):
+    """The path is a symbolic link that this file may not follow."""
 
 
 class WrittenWithError(OSError):
@@ -84,6 +112,9 @@ class AppendOnlyFile:
         watch: reopen the path when the file there changed (see the module doc).
         rotation: rotate the file by size and/or time (:class:`wflogging.rotation.Rotation`);
             implies ``watch``.
+        follow_symlinks: open the path even when it is a symbolic link, provided
+            the link belongs to this process's user or to root. Off by default:
+            a link at the path is refused with :class:`SymlinkRefused`.
     """
 
     def __init__(
@@ -95,6 +126,7 @@ class AppendOnlyFile:
         fsync_interval: float | None = None,
         watch: bool = True,
         rotation: Rotation | None = None,
+        follow_symlinks: bool = False,
     ) -> None:
         if fsync_every is not None and fsync_every < 1:
             raise ValueError(f"fsync_every must be a positive count, not {fsync_every!r}")
@@ -106,9 +138,10 @@ class AppendOnlyFile:
         self.fsync_interval = fsync_interval
         self.watch = watch or rotation is not None
         self.rotation = rotation
+        self.follow_symlinks = follow_symlinks
+        self._warned_readable = False
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
-        self._check_tail = True  # until we know the file ends with "\n"
         self._unsynced = 0  # lines written since the last fsync
         self._last_sync = time.monotonic()
         self._lock = threading.Lock()
@@ -171,11 +204,24 @@ class AppendOnlyFile:
 
     def _ensure_open(self) -> int:
         if self._fd is None:
-            fd = os.open(self.path, _OPEN_FLAGS, self.file_mode)
+            fd = open_no_follow(self.path, _OPEN_FLAGS, self.file_mode, follow=self.follow_symlinks)
             status = os.fstat(fd)
             self._fd, self._identity = fd, (status.st_dev, status.st_ino)
-            self._check_tail = True
+            self._warn_if_readable_by_others(status)
         return self._fd
+
+    def _warn_if_readable_by_others(self, status: os.stat_result) -> None:
+        """Warn once when the file lets more people read it than ``file_mode`` would."""
+        extra = stat.S_IMODE(status.st_mode) & 0o077 & ~self.file_mode
+        if extra and not self._warned_readable:
+            self._warned_readable = True
+            warnings.warn(
+                f"wflogging: {self.path} is readable or writable by others (mode "
+                f"{stat.S_IMODE(status.st_mode):04o}; new files get {self.file_mode:04o}); "
+                f"prompts and completions may hold secrets: chmod it",
+                ExposedFileWarning,
+                stacklevel=2,
+            )
 
     def _current_fd(self) -> int:
         """The descriptor for the file now at ``path``, reopening when it was replaced or removed."""
@@ -204,26 +250,40 @@ class AppendOnlyFile:
             os.close(fd)
 
     def _write(self, fd: int, line: bytes) -> None:
-        if self._check_tail:
-            line = self._resync(fd) + line
+        line = self._resync(fd) + line
         try:
             written = os.write(fd, line)
             while written < len(line):  # short write: the rest, still as the tail
                 written += os.write(fd, memoryview(line)[written:])
         except BaseException as exc:
-            self._check_tail = True
             if isinstance(exc, OSError) and exc.errno in _STALE_DESCRIPTOR:
                 self._close_fd()  # reopen on the next write
             raise
         self._unsynced += 1 if self.syncs else 0
 
     def _resync(self, fd: int) -> bytes:
-        """``b"\\n"`` when the file ends in a torn line (no final newline), else ``b""``."""
-        size = os.fstat(fd).st_size
-        self._check_tail = False
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            return b"\n"
-        return b""
+        """``b"\\n"`` when the file ends in a torn line (no final newline), else ``b""``.
+
+        Checked before every write, not only at open: a peer killed mid-line leaves
+        its fragment at any moment. A tail that keeps growing is a peer's write in
+        progress (the kernel publishes a long write's size page by page): it is
+        given up to ``_TAIL_SETTLE_SECONDS`` to end in its newline, so no blank line
+        is made for it; a tail that stops growing without one is a fragment.
+        """
+        size = os.lseek(fd, 0, os.SEEK_END)  # cheaper than fstat; O_APPEND writes ignore the offset
+        if not size or os.pread(fd, 1, size - 1) == b"\n":
+            return b""
+        started = last_growth = time.monotonic()
+        while (
+            now := time.monotonic()
+        ) - last_growth < _TAIL_STILL_SECONDS and now - started < _TAIL_SETTLE_SECONDS:
+            _yield_cpu()
+            grown = os.lseek(fd, 0, os.SEEK_END)
+            if grown != size:
+                size, last_growth = grown, time.monotonic()
+                if os.pread(fd, 1, size - 1) == b"\n":
+                    return b""
+        return b"\n"  # still for _TAIL_STILL_SECONDS without a newline: a fragment
 
     def _sync_if_due(self) -> None:
         if not self._unsynced or self._fd is None:
@@ -250,6 +310,48 @@ class AppendOnlyFile:
             fd, self._rotation_lock_fd = self._rotation_lock_fd, None
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+class ExposedFileWarning(UserWarning):
+    """An existing events or rejects file is open to more users than its ``file_mode`` allows."""
+
+
+def open_no_follow(path: str, flags: int, mode: int, *, follow: bool = False) -> int:
+    """``os.open``, refusing a symbolic link at ``path`` (with ``follow``: one owned by another user)."""
+    if not follow:
+        try:
+            return os.open(path, flags | NOFOLLOW, mode)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP and os.path.islink(path):
+                raise SymlinkRefused(
+                    errno.ELOOP, "refusing to follow a symbolic link (follow_symlinks=True allows one)", path
+                ) from exc
+            raise
+    _refuse_a_strangers_link(path)  # before O_CREAT could create the link's target
+    fd = os.open(path, flags, mode)
+    try:
+        _refuse_a_strangers_link(path)
+        opened, there = os.fstat(fd), os.stat(path)
+        if (opened.st_dev, opened.st_ino) != (there.st_dev, there.st_ino):  # swapped while opening
+            raise SymlinkRefused(errno.EAGAIN, "the path changed while it was being opened", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _refuse_a_strangers_link(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        link = os.lstat(path)
+        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (os.geteuid(), 0):
+            raise SymlinkRefused(
+                errno.EPERM, "refusing to follow a symbolic link owned by another user", path
+            )
+
+
+def _yield_cpu() -> None:
+    if hasattr(os, "sched_yield"):
+        os.sched_yield()
 
 
 #: Errors after which the descriptor itself is no good: drop it and open the path again.
