@@ -20,6 +20,7 @@ from wflogging.event import TaskEventRejected
 from wflogging.redaction import Redactor
 from wflogging.serialize import StdlibJsonSerializer, representable
 from wflogging.storage import AppendOnlyFile
+from wflogging.terminal import visible
 
 __all__ = ["RejectSink", "reject_entry", "rejects_path_for"]
 
@@ -75,7 +76,7 @@ def summary_line(reject: Mapping[str, Any], destination: str) -> str:
         f"wflogging: rejected task event task_id={schema.preview(task_id)}: "
         f"{'; '.join(reasons)} (full record: {destination})"
     )
-    return line.replace("\r", "\\r").replace("\n", "\\n")
+    return visible(line).replace("\n", "\\n")  # one line, no control obeyed by a terminal
 
 
 def _message(record: logging.LogRecord) -> Any:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from wflogging.cli.inputs import InputError, Progress, check_inputs, read_inputs
 from wflogging.reader import EventLine, TornLine
+from wflogging.terminal import visible
 
 if TYPE_CHECKING:
     from wflogging.cli.report import ReportBuilder
@@ -153,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"wflogging: error: {message}\n")
+    sys.stderr.write(f"wflogging: error: {visible(message)}\n")
 
 
 def _items(files: Sequence[str]) -> Iterator[EventLine | TornLine]:
@@ -195,7 +196,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"wflogging: warning: {message}\n")
+    sys.stderr.write(f"wflogging: warning: {visible(message)}\n")
 
 
 def _warn_torn(item: TornLine) -> None:
@@ -213,7 +214,7 @@ def _print_report(builder: ReportBuilder, output_format: str) -> None:
     run_count = len(builder.runs)
     latest = list(collections.deque(runs, maxlen=RUN_ROWS))
     document = report_document({**head, "runs": latest, "run_count": run_count, **tail})
-    sys.stdout.write(document.as_markdown() if output_format == "markdown" else document.as_text())
+    sys.stdout.write(visible(document.as_markdown() if output_format == "markdown" else document.as_text()))
 
 
 def _write_json_report(head: dict[str, Any], runs: Iterator[dict[str, Any]], tail: dict[str, Any]) -> None:
@@ -263,13 +264,13 @@ def _show(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(item.raw + b"\n")
             sys.stdout.flush()
         else:
-            sys.stdout.write(("\n" if found else "") + describe_event(item, width))
+            sys.stdout.write(("\n" if found else "") + visible(describe_event(item, width)))
         found += 1
         if args.event is not None:
             break  # event ids are unique: stop reading
     if not found:
         what = f"event {args.event}" if args.event else f"task {args.task} in run {args.run}"
-        sys.stderr.write(f"wflogging: no {what} in the given files\n")
+        sys.stderr.write(f"wflogging: no {visible(what)} in the given files\n")
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -279,7 +280,7 @@ def _timeline(args: argparse.Namespace) -> int:
 
     run_id, entries = collect_run(_items(args.files), args.run)
     write_timeline(entries, run_id, args.output)
-    print(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}")
+    print(visible(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}"))
     return EXIT_OK
 
 

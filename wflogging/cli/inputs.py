@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, NamedTuple, TextIO, cast
 
 from wflogging.reader import EventLine, TornLine, open_source, read_events
+from wflogging.terminal import visible
 
 __all__ = [
     "DECODE_ERRORS",
@@ -105,7 +106,7 @@ class Progress:
             text = f"reading {name} [{bar:<30}] {share:4.0%} of {_megabytes(total)}"
         else:
             text = f"reading {name} {_megabytes(done)}"
-        self._stream.write("\r" + text[:100].ljust(100))
+        self._stream.write("\r" + visible(text)[:100].ljust(100))
         self._stream.flush()
         self._shown = True
 
