@@ -118,7 +118,7 @@ def test_a_link_at_the_rejects_path_is_not_followed(
     logger.info("bad", extra=valid_fields(status="Maybe"))
     handler.close()
     victim.assert_untouched()
-    assert "not saved" in capsys.readouterr().err
+    assert "NOT saved" in capsys.readouterr().err
 
 
 def test_a_link_at_the_rotation_lock_is_not_followed(tmp_path: Path) -> None:

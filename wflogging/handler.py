@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
+import sys
 import threading
+import traceback
 
 from wflogging.event import TaskEventRejected, is_task_event
 from wflogging.formatter import TaskEventFormatter
 from wflogging.redaction import Redactor
 from wflogging.rejects import RejectSink, rejects_path_for
 from wflogging.rotation import Rotation
+from wflogging.schema import preview
 from wflogging.storage import AppendOnlyFile, FsyncFailed, WrittenWithError
+from wflogging.terminal import visible
 
 __all__ = ["TaskEventHandler"]
 
@@ -171,19 +176,33 @@ class TaskEventHandler(TaskEventsOnlyHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            self._emit(record)
+        except RecursionError as exc:
+            # Unlike the stdlib's StreamHandler, which re-raises it: logging must not break the
+            # caller, and a caller near the recursion limit gets its RecursionError from its own
+            # next call anyway. The event is counted and reported like any other fault.
+            try:
+                self._fault(record, exc, written=False)
+            except RecursionError:  # not even the report fits in the stack that is left
+                self.dropped += 1
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        try:
             line = self.formatter.format_line(record)
         except TaskEventRejected as rejected:
             self.rejects.report(rejected, record, redactor=self.formatter.redactor)
             if self.strict:
                 raise
             return
-        except RecursionError:  # as the stdlib's StreamHandler does: don't mask it
-            raise
+        except RecursionError:
+            raise  # to emit(), which has more stack left
         except Exception as exc:
             self._fault(record, exc, written=False)
             return
         try:
             self.file.write_line(line)
+        except RecursionError:
+            raise
         except Exception as exc:
             self._fault(record, exc, written=isinstance(exc, WrittenWithError))
         else:
@@ -202,7 +221,43 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             first = kind not in self._reported
             self._reported.add(kind)
         if first:
-            self.handleError(record)  # inside the except block: prints this traceback
+            with contextlib.suppress(RecursionError):  # counted above; the report may not fit the stack
+                self.handleError(record)  # inside the except block: prints this traceback
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+        """Report the exception being handled on stderr, as the stdlib does, but never the record's data.
+
+        The stdlib's report ends with the record's message and its arguments, which for a
+        task event are where secrets are (``logger.info("called with %s", api_key, ...)``),
+        and stderr usually ends up in journald or a container log. This one names the task,
+        where it was logged and the message (redacted when redaction is on), never the arguments.
+        """
+        if not (logging.raiseExceptions and sys.stderr):
+            return
+        kind, exc, trace = sys.exc_info()
+        try:
+            task_id = record.__dict__.get("task_id")
+            message = self._shown_message(record)
+            stream = sys.stderr
+            stream.write("--- Logging error ---\n")  # the stdlib's header, which tools look for
+            if kind is not None:
+                traceback.print_exception(kind, exc, trace, file=stream)
+            stream.write(
+                visible(
+                    f"Task event task_id={preview(task_id)} logged at {record.pathname}:{record.lineno}; "
+                    f"message {message}; its arguments are not shown (they may hold secrets)"
+                )
+                + "\n"
+            )
+        except Exception:  # stderr closed or unwritable: nothing more to do
+            pass
+        finally:
+            del trace
+
+    def _shown_message(self, record: logging.LogRecord) -> str:
+        text = preview(record.msg, 200)
+        redactor = self.formatter.redactor
+        return text if redactor is None else redactor.redact_text(text).value
 
     def flush(self) -> None:
         """``fsync`` events not yet synced when an ``fsync`` policy is set; else nothing to do.
