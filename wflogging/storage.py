@@ -5,19 +5,21 @@ descriptor opened with ``O_APPEND``: the kernel moves to the end of the file and
 writes in one step, under the inode's lock, so lines from several handlers,
 threads or processes on one local file never interleave, whatever their size
 (a local-filesystem property that Linux keeps for regular files; NFS does not).
-No advisory lock is taken on this path: it would add two system calls per event
-and protect nothing the kernel does not already serialize. The only lock is the
-one around rotation (:mod:`wflogging.rotation`), where a rename must not race
-with writes.
 
 A line is ``\\n``-terminated and reaches the OS before :meth:`AppendOnlyFile.write_line`
-returns. If a write fails part-way (a full disk, a writer killed mid-line), the
-next line written by anyone through this class starts on a fresh line, so an
-event is never glued onto a torn fragment: before each write, the last byte of
-the file is read (``lseek`` to the end and a one-byte ``pread``); when it is not ``\\n``,
-the line is written with a leading ``\\n``. A tail that is still growing is
-another writer's line in progress, not a fragment: it is waited for (up to
-50 ms) rather than cut off by a blank line.
+returns. **A writer killed mid-line** (or a write cut short by a full disk) leaves
+a fragment without its newline; the next line written by anyone through this
+class starts on a fresh line, so an event is never glued onto it. Each write
+holds an exclusive ``flock`` on the file while it reads the file's last byte
+(``lseek`` and a one-byte ``pread``) and writes, with a leading ``\\n`` when that
+byte is not one. The lock is what makes the check exact: no other writer of this
+class can be half-way through a line (which would look like a fragment, and cost
+a blank line) nor be killed between the check and the write (which would glue
+this line onto its fragment). A killed writer's lock goes with it. The kernel
+already serializes the writes themselves, so the lock costs its two system calls
+and no parallelism. It is waited for at most ``_LOCK_PATIENCE_SECONDS``: a
+writer stopped while holding it (``SIGSTOP``, a debugger) delays the others by
+that much, then they write without it, checking the tail all the same.
 
 **Links.** The path is opened with ``O_NOFOLLOW``: a symbolic link planted at it
 is refused (``ELOOP``), so events never go into, nor tail checks read from,
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import stat
 import threading
@@ -61,10 +64,8 @@ __all__ = [
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 #: ``os.open`` flag that makes opening a symbolic link fail (``ELOOP``); 0 where unknown.
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-#: How long a writer waits for a tail that is still growing (another writer's line in progress).
-_TAIL_SETTLE_SECONDS = 0.05
-#: A tail that has not grown for this long is not being written: a fragment.
-_TAIL_STILL_SECONDS = 0.0002
+#: How long a writer waits for the write lock before it writes without it (see the module doc).
+_LOCK_PATIENCE_SECONDS = 1.0
 _open_files: weakref.WeakSet[AppendOnlyFile] = weakref.WeakSet()
 
 
@@ -250,40 +251,30 @@ class AppendOnlyFile:
             os.close(fd)
 
     def _write(self, fd: int, line: bytes) -> None:
-        line = self._resync(fd) + line
+        locked = _lock_for_write(fd)
         try:
+            line = self._resync(fd) + line
             written = os.write(fd, line)
             while written < len(line):  # short write: the rest, still as the tail
                 written += os.write(fd, memoryview(line)[written:])
         except BaseException as exc:
             if isinstance(exc, OSError) and exc.errno in _STALE_DESCRIPTOR:
                 self._close_fd()  # reopen on the next write
+                locked = False  # (closing the descriptor released the lock)
             raise
+        finally:
+            if locked:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         self._unsynced += 1 if self.syncs else 0
 
-    def _resync(self, fd: int) -> bytes:
-        """``b"\\n"`` when the file ends in a torn line (no final newline), else ``b""``.
-
-        Checked before every write, not only at open: a peer killed mid-line leaves
-        its fragment at any moment. A tail that keeps growing is a peer's write in
-        progress (the kernel publishes a long write's size page by page): it is
-        given up to ``_TAIL_SETTLE_SECONDS`` to end in its newline, so no blank line
-        is made for it; a tail that stops growing without one is a fragment.
-        """
+    @staticmethod
+    def _resync(fd: int) -> bytes:
+        """``b"\\n"`` when the file ends in a torn line (no final newline), else ``b""``."""
         size = os.lseek(fd, 0, os.SEEK_END)  # cheaper than fstat; O_APPEND writes ignore the offset
         if not size or os.pread(fd, 1, size - 1) == b"\n":
             return b""
-        started = last_growth = time.monotonic()
-        while (
-            now := time.monotonic()
-        ) - last_growth < _TAIL_STILL_SECONDS and now - started < _TAIL_SETTLE_SECONDS:
-            _yield_cpu()
-            grown = os.lseek(fd, 0, os.SEEK_END)
-            if grown != size:
-                size, last_growth = grown, time.monotonic()
-                if os.pread(fd, 1, size - 1) == b"\n":
-                    return b""
-        return b"\n"  # still for _TAIL_STILL_SECONDS without a newline: a fragment
+        return b"\n"
 
     def _sync_if_due(self) -> None:
         if not self._unsynced or self._fd is None:
@@ -349,9 +340,28 @@ def _refuse_a_strangers_link(path: str) -> None:
             )
 
 
-def _yield_cpu() -> None:
-    if hasattr(os, "sched_yield"):
-        os.sched_yield()
+def _lock_for_write(fd: int) -> bool:
+    """Take the exclusive write lock on ``fd``; ``False`` when it stayed busy too long (or cannot be had)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    except OSError:
+        return False  # a file system without flock: write unlocked, checking the tail all the same
+    deadline = time.monotonic() + _LOCK_PATIENCE_SECONDS
+    pause = 0.0
+    while time.monotonic() < deadline:
+        time.sleep(pause)  # 0 first (a yield): the holder is usually one write(2) from done
+        pause = min(pause * 2 or 0.0001, 0.01)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+        except OSError:
+            return False
+    return False
 
 
 #: Errors after which the descriptor itself is no good: drop it and open the path again.
