@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wflogging.cli.inputs import InputError, Progress, check_inputs, read_inputs
+from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import EventLine, TornLine
 from wflogging.terminal import visible
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
     validate.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    _add_line_limit(validate)
     validate.set_defaults(handler=_validate)
 
     report = commands.add_parser(
@@ -87,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format", choices=("table", "markdown", "json"), default="table", help="output format"
     )
+    _add_line_limit(report)
     report.set_defaults(handler=_report)
 
     show = commands.add_parser(
@@ -101,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--task", metavar="TASK_ID", help="the task id, e.g. 1.2 (every event of it is shown)")
     show.add_argument("--raw", action="store_true", help="print the stored JSON lines exactly")
     show.add_argument("--width", type=int, default=None, help="wrap width (default: the terminal's, max 100)")
+    _add_line_limit(show)
     show.set_defaults(handler=_show)
 
     timeline = commands.add_parser(
@@ -112,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
     timeline.add_argument("--run", metavar="ID", help="the run (needed when the files hold several)")
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
+    _add_line_limit(timeline)
     timeline.set_defaults(handler=_timeline)
 
     demo = commands.add_parser(
@@ -153,19 +158,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_ERROR
 
 
+def _add_line_limit(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="skip (and count as torn) any line longer than N bytes, so memory stays bounded "
+        "(default: %(default)s, 64 MiB)",
+    )
+
+
 def _error(message: str) -> None:
     sys.stderr.write(f"wflogging: error: {visible(message)}\n")
 
 
-def _items(files: Sequence[str]) -> Iterator[EventLine | TornLine]:
+def _items(files: Sequence[str], max_line_bytes: int) -> Iterator[EventLine | TornLine]:
     check_inputs(files)
-    return read_inputs(files, Progress())
+    return read_inputs(files, Progress(), max_line_bytes)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from wflogging.cli.validate import write_findings
 
-    totals = write_findings(_items(args.files), sys.stdout, as_json=args.format == "json")
+    totals = write_findings(
+        _items(args.files, args.max_line_bytes), sys.stdout, as_json=args.format == "json"
+    )
     if not totals["lines"]:
         raise InputError("no lines to validate (the input holds only blank lines)")
     return EXIT_FINDINGS if totals["invalid"] or totals["torn"] else EXIT_OK
@@ -187,7 +205,7 @@ def _report(args: argparse.Namespace) -> int:
             _warn_torn(item)
 
     # builder.read parses only the fields the report needs (several times faster than whole entries).
-    builder.read(args.files, Progress(), on_torn=warn_torn)
+    builder.read(args.files, Progress(), on_torn=warn_torn, max_line_bytes=args.max_line_bytes)
     torn = builder.unreadable
     if torn > 3:
         _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
@@ -259,7 +277,9 @@ def _show(args: argparse.Namespace) -> int:
         raise InputError("show --run ID needs --task TASK_ID")
     width = args.width or min(shutil.get_terminal_size((100, 24)).columns, 100)
     found = 0
-    for item in matching_events(_items(args.files), event_id=args.event, run=args.run, task=args.task):
+    for item in matching_events(
+        _items(args.files, args.max_line_bytes), event_id=args.event, run=args.run, task=args.task
+    ):
         if args.raw:
             sys.stdout.buffer.write(item.raw + b"\n")
             sys.stdout.flush()
@@ -278,7 +298,7 @@ def _show(args: argparse.Namespace) -> int:
 def _timeline(args: argparse.Namespace) -> int:
     from wflogging.cli.timeline import collect_run, write_timeline
 
-    run_id, entries = collect_run(_items(args.files), args.run)
+    run_id, entries = collect_run(_items(args.files, args.max_line_bytes), args.run)
     write_timeline(entries, run_id, args.output)
     print(visible(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}"))
     return EXIT_OK

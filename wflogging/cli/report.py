@@ -67,6 +67,7 @@ from wflogging.cli.inputs import (
     read_line_batches,
     torn_line,
 )
+from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine, parse_line
 
 __all__ = ["ReportBuilder", "ReportFilter", "parse_moment"]
@@ -946,6 +947,7 @@ class ReportBuilder:
         *,
         parser: str = "fastest",
         on_torn: Callable[[TornLine], None] | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         """Count every entry of every path in turn (``-`` is standard input).
 
@@ -966,7 +968,7 @@ class ReportBuilder:
             add_lines = functools.partial(self._add_lines_whole, _whole_line_decoder(parser))
         else:
             raise ValueError(f"unknown parser {parser!r}")
-        for item in read_line_batches(paths, progress):
+        for item in read_line_batches(paths, progress, max_line_bytes):
             if isinstance(item, TornLine):
                 self._torn(item, on_torn)
             else:
