@@ -185,8 +185,6 @@ READ_BUFFER_BYTES = 1 << 20
 #: About this many bytes of lines make one batch (a few hundred events of the usual size).
 BATCH_BYTES = 1 << 20
 
-#: Lines per batch where the lines are read one at a time (gzip and standard input).
-_BATCH_LINES = 256
 
 
 class NotAnObject(ValueError):
@@ -309,7 +307,8 @@ def _file_batches(
         if cut:
             view = memoryview(buffer)
             utf8 = _all_utf8(buffer, view, cut)
-            for lines_before, bytes_before, lines in _segments(buffer, view, cut, max_line_bytes):
+            counted = [0]
+            for lines_before, bytes_before, lines in _segments(buffer, view, cut, max_line_bytes, counted):
                 if isinstance(lines, Oversized):
                     reason = oversized_reason(lines.length, max_line_bytes)
                     yield TornLine(
@@ -324,7 +323,7 @@ def _file_batches(
                     yield LineBatch(name, line_number + lines_before, offset + bytes_before, lines, utf8)
                 del lines  # (only the caller's views of this batch are left)
             del view
-            line_number += buffer.count(b"\n", 0, cut)
+            line_number += counted[0]
             offset += cut
             held = end - cut
             buffer[:held] = buffer[cut:end]  # the same length: no resize, so the caller's views may remain
@@ -338,53 +337,50 @@ def _file_batches(
             yield TornLine(name, line_number, offset, held, _NO_NEWLINE, unfinished[:80])
 
 
-#: At most this many lines make one batch, so that the views of a buffer of tiny lines stay few.
-_MAX_BATCH_LINES = 4096
-
-
 def _segments(
-    buffer: bytearray, view: memoryview, cut: int, max_line_bytes: int
+    buffer: bytearray, view: memoryview, cut: int, max_line_bytes: int, counted: list[int]
 ) -> Iterator[tuple[int, int, list[Line] | Oversized]]:
-    """Runs of consecutive non-blank lines in ``buffer[:cut]``: (lines before, bytes before, views).
+    """Runs of consecutive lines in ``buffer[:cut]``: (lines before, bytes before, views).
 
-    Runs of blank lines are passed over in C and end a run; so does a run's
-    :data:`_MAX_BATCH_LINES`-th line. A line past ``max_line_bytes`` ends a run
-    and comes as :class:`Oversized` in place of the views.
+    The usual buffer is one run, split by a loop kept lean (it runs once per line of
+    every report). Three things end a run: a run of blank lines, passed over in C;
+    a line past ``max_line_bytes``, which comes as :class:`Oversized` in place of the
+    views; and the run's :data:`_MAX_BATCH_LINES`-th line, so that the views of a
+    buffer of tiny lines stay few. ``counted[0]`` is set to the lines of ``buffer[:cut]``.
     """
     lines: list[Line] = []
+    append = lines.append
     find = buffer.find
-    start = first = 0
-    line = 0  # lines of buffer[:start]
-    first_line = 0
+    start = first = line = first_line = 0
     while start < cut:
-        if buffer[start] in _BLANK_BYTES:
-            skipped, blank = blank_lines_at(buffer, start, cut)
-            if blank:
-                if lines:
-                    yield first_line, first, lines
-                    lines = []
-                start, line = start + skipped, line + blank
-                continue
-        if not lines:
-            first, first_line = start, line
         end = find(b"\n", start, cut) + 1
-        if end - start - 1 > max_line_bytes:
+        size = end - start
+        if size == 1 or size > max_line_bytes or len(lines) == _MAX_BATCH_LINES:  # rare
             if lines:
                 yield first_line, first, lines
                 lines = []
-            yield line, start, Oversized(end - start - 1, bytes(buffer[start : start + 80]))
-            start, line = end, line + 1
-            continue
-        lines.append(view[start:end])
-        start, line = end, line + 1
-        if len(lines) == _MAX_BATCH_LINES:
-            yield first_line, first, lines
-            lines = []
+                append = lines.append
+            if size == 1:  # a blank line: pass over the run of them
+                skipped, blank = blank_lines_at(buffer, start, cut)
+                start, line = start + skipped, line + blank
+                first, first_line = start, line
+                continue
+            first, first_line = start, line
+            if size > max_line_bytes:
+                yield line, start, Oversized(size - 1, bytes(buffer[start : start + 80]))
+                start, line = end, line + 1
+                first, first_line = start, line
+                continue
+        append(view[start:end])
+        start = end
+        line += 1
     if lines:
         yield first_line, first, lines
+    counted[0] = line
 
 
-_BLANK_BYTES = frozenset(b" \t\r\n\x0b\x0c")
+#: At most this many lines make one batch, so that the views of a buffer of tiny lines stay few.
+_MAX_BATCH_LINES = 8192
 
 
 def _skip_long_line(raw: io.FileIO, buffer: bytearray, held: int) -> tuple[int, int, bytes, int]:
