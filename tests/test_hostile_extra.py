@@ -211,3 +211,31 @@ def test_a_reject_that_cannot_be_stored_is_counted_as_lost_with_its_task_and_rea
     assert "NOT saved: FileNotFoundError" in line
     assert not (tmp_path / "missing").exists()
     assert not (tmp_path / "events.jsonl").read_bytes()
+
+
+def test_the_queue_handlers_fault_report_never_prints_the_records_arguments(
+    tmp_path: Path, run_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unpicklable extra on a multiprocessing queue is reported without the message arguments."""
+    import multiprocessing
+    import threading
+
+    from wflogging.queueing import TaskEventQueueHandler
+
+    secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+    records: Any = multiprocessing.get_context("spawn").Queue(10)
+    handler = TaskEventQueueHandler(records, handlers=[wflogging.TaskEventHandler(tmp_path / "events.jsonl")])
+    logger = unique_logger()
+    logger.addHandler(handler)
+    previous, logging.raiseExceptions = logging.raiseExceptions, True
+    try:
+        logger.info("key %s", secret, extra=valid_fields(task_id="8.1", lock=threading.Lock()))
+    finally:
+        logging.raiseExceptions = previous
+        handler.close()
+        records.close()
+        records.join_thread()
+    err = capsys.readouterr().err
+    assert "--- Logging error ---" in err
+    assert "task_id='8.1'" in err
+    assert secret not in err

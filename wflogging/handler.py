@@ -19,7 +19,44 @@ from wflogging.schema import preview
 from wflogging.storage import AppendOnlyFile, FsyncFailed, WrittenWithError
 from wflogging.terminal import visible
 
-__all__ = ["TaskEventHandler"]
+__all__ = ["TaskEventHandler", "report_fault"]
+
+
+def report_fault(record: logging.LogRecord, redactor: Redactor | None = None) -> None:
+    """Report the exception being handled on stderr, as ``Handler.handleError`` does, minus the data.
+
+    The stdlib's report ends with the record's message and its arguments, which for a
+    task event are where secrets are (``logger.info("called with %s", api_key, ...)``),
+    and stderr usually ends up in journald or a container log. This one keeps the
+    stdlib's header and traceback, then names the task and where it was logged, and
+    shows the message only redacted by ``redactor`` (a queue handler merges the
+    arguments into the message), never the arguments.
+    """
+    if not (logging.raiseExceptions and sys.stderr):
+        return
+    kind, exc, trace = sys.exc_info()
+    try:
+        # The message too can hold the arguments (a QueueHandler merges them into it): shown
+        # only when it can be redacted.
+        message = "not shown"
+        if redactor is not None:
+            message = redactor.redact_text(preview(record.msg, 200)).value
+        stream = sys.stderr
+        stream.write("--- Logging error ---\n")  # the stdlib's header, which tools look for
+        if kind is not None:
+            traceback.print_exception(kind, exc, trace, file=stream)
+        stream.write(
+            visible(
+                f"Task event task_id={preview(record.__dict__.get('task_id'))} logged at "
+                f"{record.pathname}:{record.lineno}; message {message}; "
+                f"its arguments are not shown (they may hold secrets)"
+            )
+            + "\n"
+        )
+    except Exception:  # stderr closed or unwritable: nothing more to do
+        pass
+    finally:
+        del trace
 
 
 class TaskEventsOnlyHandler(logging.Handler):
@@ -41,6 +78,10 @@ class TaskEventsOnlyHandler(logging.Handler):
             record = verdict
         self.emit(record)
         return True
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+        """Report the exception being handled as the stdlib does, but never the record's arguments."""
+        report_fault(record, getattr(self.formatter, "redactor", None))
 
 
 class TaskEventHandler(TaskEventsOnlyHandler):
@@ -223,41 +264,6 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         if first:
             with contextlib.suppress(RecursionError):  # counted above; the report may not fit the stack
                 self.handleError(record)  # inside the except block: prints this traceback
-
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
-        """Report the exception being handled on stderr, as the stdlib does, but never the record's data.
-
-        The stdlib's report ends with the record's message and its arguments, which for a
-        task event are where secrets are (``logger.info("called with %s", api_key, ...)``),
-        and stderr usually ends up in journald or a container log. This one names the task,
-        where it was logged and the message (redacted when redaction is on), never the arguments.
-        """
-        if not (logging.raiseExceptions and sys.stderr):
-            return
-        kind, exc, trace = sys.exc_info()
-        try:
-            task_id = record.__dict__.get("task_id")
-            message = self._shown_message(record)
-            stream = sys.stderr
-            stream.write("--- Logging error ---\n")  # the stdlib's header, which tools look for
-            if kind is not None:
-                traceback.print_exception(kind, exc, trace, file=stream)
-            stream.write(
-                visible(
-                    f"Task event task_id={preview(task_id)} logged at {record.pathname}:{record.lineno}; "
-                    f"message {message}; its arguments are not shown (they may hold secrets)"
-                )
-                + "\n"
-            )
-        except Exception:  # stderr closed or unwritable: nothing more to do
-            pass
-        finally:
-            del trace
-
-    def _shown_message(self, record: logging.LogRecord) -> str:
-        text = preview(record.msg, 200)
-        redactor = self.formatter.redactor
-        return text if redactor is None else redactor.redact_text(text).value
 
     def flush(self) -> None:
         """``fsync`` events not yet synced when an ``fsync`` policy is set; else nothing to do.

@@ -186,7 +186,6 @@ READ_BUFFER_BYTES = 1 << 20
 BATCH_BYTES = 1 << 20
 
 
-
 class NotAnObject(ValueError):
     """Raised by a line decoder for a line that is valid JSON but not an object (the message says what)."""
 
