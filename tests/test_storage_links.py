@@ -179,3 +179,17 @@ def test_an_existing_events_file_readable_by_others_is_warned_about_once(tmp_pat
     [warning] = [w for w in warned if issubclass(w.category, ExposedFileWarning)]
     assert "0644" in str(warning.message)
     assert stat.S_IMODE(events.stat().st_mode) == 0o644  # the user's file: warned about, not changed
+
+
+def test_the_exposure_warning_never_costs_an_event_even_as_an_error(tmp_path: Path) -> None:
+    """Under -W error the warning would be raised inside emit: it is swallowed, the events written."""
+    events = tmp_path / "events.jsonl"
+    events.touch(mode=0o644)
+    os.chmod(events, 0o644)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        handler = wflogging.TaskEventHandler(events, delay=True)
+        _log(handler, 2)
+        handler.close()
+    assert handler.dropped == 0
+    assert len(events.read_bytes().splitlines()) == 2

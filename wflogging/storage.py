@@ -216,13 +216,19 @@ class AppendOnlyFile:
         extra = stat.S_IMODE(status.st_mode) & 0o077 & ~self.file_mode
         if extra and not self._warned_readable:
             self._warned_readable = True
-            warnings.warn(
-                f"wflogging: {self.path} is readable or writable by others (mode "
-                f"{stat.S_IMODE(status.st_mode):04o}; new files get {self.file_mode:04o}); "
-                f"prompts and completions may hold secrets: chmod it",
-                ExposedFileWarning,
-                stacklevel=2,
-            )
+            # Under -W error the warning is raised: swallowed here, as a warning must never
+            # cost the event being written (the constructor's open, with delay=False, too).
+            with contextlib.suppress(ExposedFileWarning):
+                self._warn(status)
+
+    def _warn(self, status: os.stat_result) -> None:
+        warnings.warn(
+            f"wflogging: {self.path} is readable or writable by others (mode "
+            f"{stat.S_IMODE(status.st_mode):04o}; new files get {self.file_mode:04o}); "
+            f"prompts and completions may hold secrets: chmod it",
+            ExposedFileWarning,
+            stacklevel=2,
+        )
 
     def _current_fd(self) -> int:
         """The descriptor for the file now at ``path``, reopening when it was replaced or removed."""
