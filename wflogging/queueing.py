@@ -119,7 +119,7 @@ class TaskEventQueueHandler(logging.handlers.QueueHandler):
     """
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
-        """As the stdlib's report, minus the record's arguments (:func:`~wflogging.handler.report_fault`)."""
+        """As the stdlib's report, minus the record's arguments (``wflogging.handler.report_fault``)."""
         report_fault(record)
 
     def __init__(
