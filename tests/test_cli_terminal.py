@@ -74,8 +74,10 @@ def _everything_printed(directory: Path, text: str) -> list[tuple[str, str]]:
     events = directory / "events.jsonl"
     _log(events, **_hostile_fields(text))
     bad = directory / "bad.jsonl"  # an invalid entry quoting the text, and a torn line
-    bad.write_text(json.dumps({"task_id": text, "status": text}) + "\n" + text.replace("\n", "") + "\n")
-    event_id = json.loads(events.read_text().splitlines()[0])["event_id"]
+    torn = text.replace("\n", "").encode("utf-8", "surrogatepass")  # lone surrogates: invalid UTF-8
+    bad.write_bytes(json.dumps({"task_id": text, "status": text}).encode() + b"\n" + torn + b"\n")
+    written = events.read_text().splitlines() if events.exists() else []  # a lone surrogate: a reject
+    event_id = json.loads(written[0])["event_id"] if written else text
     runs = [
         ("show", ("show", "--event", event_id, str(events))),
         ("report", ("report", str(events), str(bad))),
