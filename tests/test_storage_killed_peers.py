@@ -199,3 +199,47 @@ def test_peers_killed_at_random_moments_lose_no_event_of_a_live_process(tmp_path
         )
         == []
     )
+
+
+def test_a_forked_child_takes_the_write_lock_on_its_own_open_file(tmp_path: Path) -> None:
+    """After fork the child opens the file again: its write lock is its own, not the parent's.
+
+    flock() locks belong to the open file description, which fork shares; a child writing on
+    the parent's would hold the parent's lock and exclude nothing. The child proves it: it
+    takes the lock on its descriptor while the parent holds it on the parent's, and must fail.
+    """
+    import fcntl
+
+    path = tmp_path / "events.jsonl"
+    handler = wflogging.TaskEventHandler(path)
+    logger = unique_logger()
+    logger.addHandler(handler)
+    logger.info("e", extra=workers.event_fields("parent", 0, 100))
+    parent_fd = handler.file._fd
+    assert parent_fd is not None
+    fcntl.flock(parent_fd, fcntl.LOCK_EX)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest machinery from here on, only os._exit
+        code = 1
+        try:
+            handler.file.open()
+            child_fd = handler.file._fd
+            assert child_fd is not None
+            try:
+                fcntl.flock(child_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                code = 2  # got it: the parent's lock did not exclude the child
+            except BlockingIOError:
+                code = 0
+        finally:
+            os.write(writer, bytes([code]))
+            os._exit(0)
+    os.close(writer)
+    verdict = os.read(reader, 1)
+    os.close(reader)
+    os.waitpid(pid, 0)
+    fcntl.flock(parent_fd, fcntl.LOCK_UN)
+    handler.close()
+    assert verdict == b"\x00", {b"\x01": "the child failed", b"\x02": "the child shared the parent's lock"}[
+        verdict
+    ]

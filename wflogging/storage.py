@@ -307,6 +307,13 @@ class AppendOnlyFile:
             fd, self._rotation_lock_fd = self._rotation_lock_fd, None
             with contextlib.suppress(OSError):
                 os.close(fd)
+        # The same holds for the write lock, taken on the events file's own descriptor: the
+        # child opens the file again at its first write (closing its copy here leaves the
+        # parent's descriptor, and any lock the parent holds, as they are).
+        if self._fd is not None:
+            fd, self._fd, self._identity = self._fd, None, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class ExposedFileWarning(UserWarning):
