@@ -140,6 +140,7 @@ def test_torn_tail_is_isolated_on_its_own_line(tmp_path: Path, run_id: str) -> N
     """An existing file ending without a newline gets one before the next event, so the event stays whole."""
     events = tmp_path / "events.jsonl"
     events.write_bytes(b'{"event_id": "torn')
+    events.chmod(0o600)  # private, as the handler would have made it: no warning
     handler = wflogging.TaskEventHandler(events)
     logger = _attached(handler)
     try:

@@ -83,6 +83,12 @@ TRUE_POSITIVES: dict[str, tuple[str, str]] = {
     "url_credentials": ("DATABASE_URL=postgres://admin:Sup3r.Secret@db.internal:5432/app", "Sup3r.Secret"),
     "secret_assignment": ('config: {"password": "hunter2-correct-horse"}', "hunter2-correct-horse"),
     "email": ("Contact jane.doe+billing@example.co.uk for access", "jane.doe+billing@example.co.uk"),
+    "authorization_token": (
+        "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bb",
+        "9944b09199c62bcf9418ad8",
+    ),
+    "cookie": ("Cookie: sessionid=38afes7a8x2k; theme=dark", "38afes7a8x2k"),
+    "connection_string_password": ("Server=db;Uid=sa;PWD=Str0ng!pass;", "Str0ng!pass"),
 }
 
 _PNG_BASE64 = base64.b64encode(hashlib.sha512(b"image").digest() * 300).decode()

@@ -17,8 +17,8 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from wflogging import schema
 from wflogging.context import RECORD_ATTRIBUTE, RUN_ID_ENV, context_run_id
@@ -78,7 +78,10 @@ def event_fields(record: logging.LogRecord) -> Mapping[str, Any]:
     bundled = attributes["task_event"]
     if type(bundled) is dict and EVENT_KEYS.issuperset(bundled) and EVENT_KEYS.isdisjoint(attributes):
         return bundled  # what _merge would copy it into (the recorder's form): no copy needed
-    merged, problems = _merge(attributes)
+    try:
+        merged, problems = _merge(attributes)
+    except Exception:  # a task_event that raises when read: build_entry reports it, under its guard
+        problems = [Problem("task_event", "raised while being read")]
     if problems:
         return {key: attributes[key] for key in _BUNDLE_KEYS.intersection(attributes)}
     return merged
@@ -140,31 +143,84 @@ def _checked_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> Ent
     """:func:`build_entry` by the full rules: every value checked, every problem collected."""
     problems: list[Problem] = []
     if "task_event" in fields:
-        fields, problems = _merge(fields)
+        merged = _guarded("task_event", problems, lambda: _merge(fields))
+        if merged is None:
+            raise TaskEventRejected(problems, fields)
+        fields, problems = merged
     get = fields.get
+    # Each field is read under a guard: a caller's object may raise anywhere (a property,
+    # __iter__, a Mapping's items()), and that must make a reason, never a traceback.
     entry: dict[str, Any] = {
-        "event_id": _event_id(get("event_id"), problems),
-        "workflow_run_id": _run_id(get("workflow_run_id"), run_id_at_call, problems),
-        "task_id": _required(get("task_id", _MISSING), "task_id", schema.text, problems),
-        "task_description": _required(
-            get("task_description", _MISSING), "task_description", schema.text, problems
+        "event_id": _guarded("event_id", problems, lambda: _event_id(get("event_id"), problems)),
+        "workflow_run_id": _guarded(
+            "workflow_run_id", problems, lambda: _run_id(get("workflow_run_id"), run_id_at_call, problems)
         ),
-        "agent_name": _required(get("agent_name", _MISSING), "agent_name", schema.text, problems),
-        "timestamps": _timestamps(get("timestamps", _MISSING), problems),
-        "status": _required(get("status", _MISSING), "status", _status_value, problems),
-        "cost_data": _json_object(get("cost_data", _MISSING), "cost_data", problems, default={}),
-        "llm_trace": _llm_trace(get("llm_trace", _MISSING), problems),
-        "human_feedback": _human_feedback(get("human_feedback"), problems),
+        "task_id": _guarded(
+            "task_id", problems, lambda: _required(get("task_id", _MISSING), "task_id", schema.text, problems)
+        ),
+        "task_description": _guarded(
+            "task_description",
+            problems,
+            lambda: _required(get("task_description", _MISSING), "task_description", schema.text, problems),
+        ),
+        "agent_name": _guarded(
+            "agent_name",
+            problems,
+            lambda: _required(get("agent_name", _MISSING), "agent_name", schema.text, problems),
+        ),
+        "timestamps": _guarded(
+            "timestamps", problems, lambda: _timestamps(get("timestamps", _MISSING), problems)
+        ),
+        "status": _guarded(
+            "status", problems, lambda: _required(get("status", _MISSING), "status", _status_value, problems)
+        ),
+        "cost_data": _guarded(
+            "cost_data",
+            problems,
+            lambda: _json_object(get("cost_data", _MISSING), "cost_data", problems, default={}),
+        ),
+        "llm_trace": _guarded(
+            "llm_trace", problems, lambda: _llm_trace(get("llm_trace", _MISSING), problems)
+        ),
+        "human_feedback": _guarded(
+            "human_feedback", problems, lambda: _human_feedback(get("human_feedback"), problems)
+        ),
     }
     extensions = get("extensions")
     if extensions is not None:
-        entry["extensions"] = _json_object(extensions, "extensions", problems, default=None)
+        entry["extensions"] = _guarded(
+            "extensions", problems, lambda: _json_object(extensions, "extensions", problems, default=None)
+        )
     if problems:
         raise TaskEventRejected(problems, fields)
     built = EntryDict(entry)
     # One walk: this path is for unusual input only.
     built.divergent_floats, built.line_separators, built.longest_text = data_traits(entry)
     return built
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(path: str, problems: list[Problem], read: Callable[[], _T]) -> _T | None:
+    """``read()``, or ``None`` with a problem at ``path`` when the caller's object raised."""
+    try:
+        return read()
+    except RecursionError:
+        raise  # the stack ran out, the event is not at fault: the handler counts it as a fault
+    except Exception as exc:
+        problems.append(Problem(path, f"raised {exception_text(exc)} while being read"))
+        return None
+
+
+def exception_text(exc: BaseException, limit: int = 200) -> str:
+    """``Type: message`` of an exception, bounded, even when its ``__str__`` raises too."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = "(a message that cannot be shown)"
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def record_run_id(record: logging.LogRecord) -> str | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import sys
 import threading
+import traceback
 
 from wflogging.event import TaskEventRejected, is_task_event
 from wflogging.formatter import TaskEventFormatter
@@ -14,9 +16,48 @@ from wflogging.journal import OpenTaskJournal, journal_dir_for
 from wflogging.redaction import Redactor
 from wflogging.rejects import RejectSink, rejects_path_for
 from wflogging.rotation import Rotation
+from wflogging.schema import preview
 from wflogging.storage import AppendOnlyFile, FsyncFailed, WrittenWithError
+from wflogging.terminal import visible
 
-__all__ = ["TaskEventHandler"]
+__all__ = ["TaskEventHandler", "report_fault"]
+
+
+def report_fault(record: logging.LogRecord, redactor: Redactor | None = None) -> None:
+    """Report the exception being handled on stderr, as ``Handler.handleError`` does, minus the data.
+
+    The stdlib's report ends with the record's message and its arguments, which for a
+    task event are where secrets are (``logger.info("called with %s", api_key, ...)``),
+    and stderr usually ends up in journald or a container log. This one keeps the
+    stdlib's header and traceback, then names the task and where it was logged, and
+    shows the message only redacted by ``redactor`` (a queue handler merges the
+    arguments into the message), never the arguments.
+    """
+    if not (logging.raiseExceptions and sys.stderr):
+        return
+    kind, exc, trace = sys.exc_info()
+    try:
+        # The message too can hold the arguments (a QueueHandler merges them into it): shown
+        # only when it can be redacted.
+        message = "not shown"
+        if redactor is not None:
+            message = redactor.redact_text(preview(record.msg, 200)).value
+        stream = sys.stderr
+        stream.write("--- Logging error ---\n")  # the stdlib's header, which tools look for
+        if kind is not None:
+            traceback.print_exception(kind, exc, trace, file=stream)
+        stream.write(
+            visible(
+                f"Task event task_id={preview(record.__dict__.get('task_id'))} logged at "
+                f"{record.pathname}:{record.lineno}; message {message}; "
+                f"its arguments are not shown (they may hold secrets)"
+            )
+            + "\n"
+        )
+    except Exception:  # stderr closed or unwritable: nothing more to do
+        pass
+    finally:
+        del trace
 
 
 class TaskEventsOnlyHandler(logging.Handler):
@@ -38,6 +79,10 @@ class TaskEventsOnlyHandler(logging.Handler):
             record = verdict
         self.emit(record)
         return True
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+        """Report the exception being handled as the stdlib does, but never the record's arguments."""
+        report_fault(record, getattr(self.formatter, "redactor", None))
 
 
 class TaskEventHandler(TaskEventsOnlyHandler):
@@ -94,6 +139,12 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             useful when the orchestrator restarts after a crash. Off by default (it reads
             the events file when there is such a task). A failure is reported on stderr,
             never raised.
+        follow_symlinks: write through a symbolic link at ``filename`` if the link
+            belongs to this process's user or root. Off by default: a link there is
+            refused (the event is counted in :attr:`dropped` and reported), because
+            anyone who can write in the directory could point it at another file.
+            The rejects file, the rotation lock and compression temporaries never
+            follow links, whatever this says.
         level: the handler's level.
     """
 
@@ -116,6 +167,7 @@ class TaskEventHandler(TaskEventsOnlyHandler):
         max_field_bytes: int | None = None,
         journal: bool | str | os.PathLike[str] = True,
         recover: bool = False,
+        follow_symlinks: bool = False,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -135,6 +187,7 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             fsync_interval=fsync_interval,
             watch=watch,
             rotation=rotation,
+            follow_symlinks=follow_symlinks,
         )
         #: Events that could not be written (an I/O error, or a failure to format).
         self.dropped = 0
@@ -196,19 +249,33 @@ class TaskEventHandler(TaskEventsOnlyHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            self._emit(record)
+        except RecursionError as exc:
+            # Unlike the stdlib's StreamHandler, which re-raises it: logging must not break the
+            # caller, and a caller near the recursion limit gets its RecursionError from its own
+            # next call anyway. The event is counted and reported like any other fault.
+            try:
+                self._fault(record, exc, written=False)
+            except RecursionError:  # not even the report fits in the stack that is left
+                self.dropped += 1
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        try:
             line = self.formatter.format_line(record)
         except TaskEventRejected as rejected:
             self.rejects.report(rejected, record, redactor=self.formatter.redactor)
             if self.strict:
                 raise
             return
-        except RecursionError:  # as the stdlib's StreamHandler does: don't mask it
-            raise
+        except RecursionError:
+            raise  # to emit(), which has more stack left
         except Exception as exc:
             self._fault(record, exc, written=False)
             return
         try:
             self.file.write_line(line)
+        except RecursionError:
+            raise
         except Exception as exc:
             self._fault(record, exc, written=isinstance(exc, WrittenWithError))
         else:
@@ -227,7 +294,8 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             first = kind not in self._reported
             self._reported.add(kind)
         if first:
-            self.handleError(record)  # inside the except block: prints this traceback
+            with contextlib.suppress(RecursionError):  # counted above; the report may not fit the stack
+                self.handleError(record)  # inside the except block: prints this traceback
 
     def flush(self) -> None:
         """``fsync`` events not yet synced when an ``fsync`` policy is set; else nothing to do.

@@ -36,6 +36,7 @@ from typing import Any
 
 from wflogging.event import TaskEventRejected, is_task_event
 from wflogging.formatter import ERROR_ATTRIBUTE, error_details, shared_entry
+from wflogging.handler import report_fault
 
 __all__ = ["QueueFull", "ResilientQueueListener", "TaskEventQueueHandler"]
 
@@ -115,6 +116,10 @@ class TaskEventQueueHandler(logging.handlers.QueueHandler):
             long as it takes (never drop); ``0``: never wait.
         respect_handler_level: as for :class:`~logging.handlers.QueueListener`.
     """
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+        """As the stdlib's report, minus the record's arguments (``wflogging.handler.report_fault``)."""
+        report_fault(record)
 
     def __init__(
         self,

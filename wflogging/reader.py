@@ -32,12 +32,12 @@ import io
 import json
 import os
 import sys
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, cast
 
 import attrs
 
+from wflogging.lines import CUT_SHORT, DEFAULT_MAX_LINE_BYTES, Oversized, bounded_lines, oversized_reason
 from wflogging.model import TaskEvent
 from wflogging.schema import FIELD_ORDER, FieldError, Problem
 
@@ -99,7 +99,9 @@ class TornLine:
     head: bytes = attrs.field(repr=False)
 
 
-def read_events(source: Source, *, name: str | None = None) -> Iterator[EventLine | TornLine]:
+def read_events(
+    source: Source, *, name: str | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[EventLine | TornLine]:
     """Every non-blank line of ``source`` as an :class:`EventLine` or a :class:`TornLine`, in order.
 
     ``source`` is a path (plain or gzip-compressed, recognised by content),
@@ -107,10 +109,12 @@ def read_events(source: Source, *, name: str | None = None) -> Iterator[EventLin
     ``OSError`` only for a source that cannot be opened or read; unreadable
     lines are yielded as :class:`TornLine`, never raised. ``name`` sets the
     items' ``source`` (by default the path as given, or the file object's name).
+    A line longer than ``max_line_bytes`` (64 MiB by default) is never held in
+    memory: it is a :class:`TornLine` too. Blank lines cost no more than reading them.
     """
     name = _source_name(source) if name is None else name
     with open_source(source) as stream:
-        yield from _read_lines(stream, name)
+        yield from _read_lines(stream, name, max_line_bytes)
 
 
 def open_source(source: Source) -> IO[bytes]:
@@ -169,16 +173,22 @@ class _GzipOwning(gzip.GzipFile):
             self._owned.close()
 
 
-def _read_lines(stream: IO[bytes], name: str) -> Iterator[EventLine | TornLine]:
-    lines = _whole_stream(stream)
+def _read_lines(stream: IO[bytes], name: str, max_line_bytes: int) -> Iterator[EventLine | TornLine]:
     loads = parse_line
-    offset = 0
-    for line_number, line in enumerate(lines, start=1):
-        if not line:  # never yielded by a stream: the _CUT_SHORT marker
-            yield _torn(name, line_number, offset, b"", "compressed data ends early (a truncated .gz file)")
+    for line_number, start, line in bounded_lines(stream, max_line_bytes):
+        if isinstance(line, Oversized):
+            yield TornLine(
+                name,
+                line_number,
+                start,
+                line.length,
+                oversized_reason(line.length, max_line_bytes),
+                line.head,
+            )
+            continue
+        if line == CUT_SHORT:
+            yield _torn(name, line_number, start, b"", "compressed data ends early (a truncated .gz file)")
             return
-        start, size = offset, len(line)
-        offset += size
         if line.endswith(b"\n"):
             body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
         else:
@@ -198,18 +208,6 @@ def _read_lines(stream: IO[bytes], name: str) -> Iterator[EventLine | TornLine]:
             yield EventLine(entry, name, line_number, start, body)
         else:
             yield _torn(name, line_number, start, body, f"JSON {type(entry).__name__}, not an object")
-
-
-_CUT_SHORT = b""
-_NO_NEWLINE = "no final newline (a write cut short, or still in progress)"
-
-
-def _whole_stream(stream: IO[bytes]) -> Iterator[bytes]:
-    """The lines of ``stream``; a truncated gzip member ends them with the ``_CUT_SHORT`` marker."""
-    try:
-        yield from stream
-    except (EOFError, gzip.BadGzipFile, zlib.error):
-        yield _CUT_SHORT
 
 
 def _torn(name: str, line_number: int, offset: int, body: bytes, reason: str) -> TornLine:

@@ -70,7 +70,7 @@ def _compile(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
 
 
 def _keywords(keywords: Iterable[str]) -> tuple[str, ...]:
-    return tuple(keywords)
+    return tuple(dict.fromkeys(keyword.lower() for keyword in keywords))  # compared lowercased
 
 
 def _check_name(instance: Rule, attribute: attrs.Attribute[str], name: str) -> None:
@@ -89,9 +89,10 @@ class Rule:
         pattern: a regex (text or compiled). If it has a group named ``secret``,
             only that group is replaced, so context such as ``"Bearer "`` or the
             URL's host stays readable; otherwise the whole match is.
-        keywords: the rule runs only on text containing one of these substrings
-            (case-sensitive; list the spellings you want). A cheap ``in`` test
-            that skips the regex on almost all text. Empty: always run.
+        keywords: the rule runs only on text containing one of these substrings,
+            in any case (``"password"`` covers ``PassWord`` and ``PGPASSWORD``).
+            A cheap ``in`` test on the text lowercased once for all rules, that
+            skips the regex on almost all text. Empty: always run.
 
     The replacement text never matches a default rule again, so redacting twice
     gives the same result as once. Subclasses may override :meth:`redact` for
@@ -109,8 +110,16 @@ class Rule:
 
     def redact(self, text: str) -> tuple[str, int]:
         """``text`` with every match replaced by :attr:`marker`, and the number replaced."""
-        if self.keywords and not any(keyword in text for keyword in self.keywords):
-            return text, 0
+        return self.redact_lowered(text, text.lower() if self.keywords else text)
+
+    def redact_lowered(self, text: str, lowered: str) -> tuple[str, int]:
+        """:meth:`redact`, given ``text.lower()`` (which :class:`Redactor` makes once for all rules)."""
+        if self.keywords:
+            for keyword in self.keywords:  # a loop, not any(<generator>): half the cost per rule
+                if keyword in lowered:
+                    break
+            else:
+                return text, 0
         if _SECRET_GROUP in self.pattern.groupindex:
             return self.pattern.subn(self._replace_secret_group, text)
         return self.pattern.subn(self.marker.replace("\\", "\\\\"), text)
@@ -153,7 +162,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         "aws_secret_key",
         r"(?i:aws_?secret_?access_?key|aws_?secret_?key)\\?[\"']?\s{0,8}[:=]\s{0,8}\\?[\"']?"
         r"(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
-        keywords=("secret", "SECRET", "Secret"),
+        keywords=("secret",),
     ),
     Rule("anthropic_api_key", _TOKEN_START + r"sk-ant-[A-Za-z0-9_-]{20,}", keywords=("sk-ant-",)),
     # OpenAI: sk-proj-, sk-svcacct-, sk-admin- and classic sk- keys. At least one digit
@@ -186,19 +195,36 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         _TOKEN_START + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
         keywords=("eyJ",),
     ),
-    # A bearer credential needs a digit in its first 64 characters, so prose such as
-    # "bearer instruments" is left alone.
+    # A bearer credential needs a digit in its first 64 characters and 16 characters at
+    # least, so prose such as "bearer instruments" or "the bearer 2024edition bonds" is left alone.
     Rule(
         "bearer_token",
         r"(?<![A-Za-z0-9])(?i:bearer)\s{1,8}"
-        r"(?P<secret>(?=[A-Za-z._~+/-]{0,64}[0-9])[A-Za-z0-9._~+/-]{8,}=*)",
-        keywords=("bearer", "Bearer", "BEARER"),
+        r"(?P<secret>(?=[A-Za-z._~+/-]{0,64}[0-9])[A-Za-z0-9._~+/-]{16,}=*)",
+        keywords=("bearer",),
     ),
     Rule(
         "basic_auth",
         r"(?i:authorization)\\?[\"']?\s{0,8}[:=]\s{0,8}\\?[\"']?(?i:basic)\s{1,8}"
         r"(?P<secret>[A-Za-z0-9+/]{6,}={0,2})",
-        keywords=("uthorization", "UTHORIZATION"),
+        keywords=("authorization",),
+    ),
+    # Other Authorization schemes: "Token ..." (Django REST framework, GitHub), "ApiKey ...";
+    # a digit in the first 64 characters, as for bearer tokens, keeps prose out.
+    Rule(
+        "authorization_token",
+        r"(?i:authorization)\\?[\"']?\s{0,8}[:=]\s{0,8}\\?[\"']?(?i:token|api-?key|key)\s{1,8}"
+        r"(?P<secret>(?=[A-Za-z._~+/-]{0,64}[0-9])[^\s\"'\\\[\],;]{8,})",
+        keywords=("authorization",),
+    ),
+    # A Cookie or Set-Cookie header: every name=value pair's value (session ids, CSRF tokens).
+    # The pairs' shape (name=value; ...) keeps prose ("Cookie: a sweet biscuit") out.
+    Rule(
+        "cookie",
+        r"(?<![A-Za-z0-9-])(?i:set-cookie|cookie)\\?[\"']?\s{0,8}:\s{0,8}"
+        r"(?P<secret>[A-Za-z0-9_.!#$%&'*+^`|~-]{1,128}=[^\s;\"\\\[\]]{1,4096}"
+        r"(?:;\s{0,8}[A-Za-z0-9_.!#$%&'*+^`|~-]{1,128}(?:=[^\s;\"\\\[\]]{0,4096})?){0,64})",
+        keywords=("cookie",),
     ),
     # scheme://user:password@host: starts at the literal "://" (fast search). Neither part
     # may hold "/", so an attempt ends at the next "://" and no text is scanned twice.
@@ -207,23 +233,34 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"://(?P<secret>[^\s/?#@:\[\]\"'<>]+:[^\s/?#@\[\]\"'<>]+)@",
         keywords=("://",),
     ),
-    # key = value assignments of secrets in config dumps, env files and JSON.
+    # key = value assignments of secrets in config dumps, env files and JSON. The key may carry
+    # a prefix (PGPASSWORD, MYSQL_PWD... DB_PASSWORD). With "=" or a quoted key (JSON, YAML)
+    # any value of 6+ characters is taken; after a bare "key: " the value must hold a digit or
+    # a symbol, so prose ("The secret: patience") is left alone.
     Rule(
         "secret_assignment",
-        r"(?<![A-Za-z0-9])(?i:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token"
-        r"|refresh[_-]?token|client[_-]?secret|private[_-]?key)"
-        r"\\?[\"']?\s{0,8}[:=]\s{0,8}\\?[\"']?(?P<secret>[^\s\"'\\\[\],;]{6,})",
-        keywords=(
-            "password", "Password", "PASSWORD", "passwd", "PASSWD", "secret", "Secret", "SECRET",
-            "key", "Key", "KEY", "token", "Token", "TOKEN",
-        ),
+        r"(?<![A-Za-z0-9_])[A-Za-z0-9_]{0,32}?(?i:password|passwd|secret|api[_-]?key|access[_-]?token"
+        r"|auth[_-]?token|refresh[_-]?token|client[_-]?secret|private[_-]?key)"
+        r"(?:\\?[\"']?\s{0,8}=\s{0,8}\\?[\"']?|\\?[\"']\s{0,8}:\s{0,8}\\?[\"']?"
+        r"|\s{0,8}:\s{0,8}(?=[A-Za-z]{0,64}[^A-Za-z\s\"'\\\[\],;.!?:()]))"
+        r"(?P<secret>[^\s\"'\\\[\],;]{6,})",
+        keywords=("passw", "secret", "key", "token"),
+    ),
+    # PWD= in a connection string (ODBC, ADO.NET, JDBC): after ";" only, so a shell's
+    # PWD=/home/alice is left alone.
+    Rule(
+        "connection_string_password",
+        r"(?<=;)\s{0,8}(?i:pwd)\s{0,8}=\s{0,8}(?P<secret>[^;\s\"'\\\[\]]{1,})",
+        keywords=("pwd",),
     ),
     # After url_credentials, so user:password@host is one redaction, not an e-mail. ASCII
     # addresses only; the top-level domain may be punycode (xn--...).
+    # Not before ":" and a non-space: that is git's and scp's user@host:path, not an address
+    # (and never a shorter domain of such a host: the domain must end where the match does).
     Rule(
         "email",
         r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}"
-        r"(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,24})",
+        r"(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,24})(?![A-Za-z0-9-])(?!\.[A-Za-z0-9-])(?!:\S)",
         keywords=("@",),
     ),
 )  # fmt: skip
@@ -283,10 +320,15 @@ class Redactor:
         found: dict[str, int] = {}
         try:
             result = text
+            lowered = text.lower()  # once for every rule's keyword test, again only after a change
             for rule in self.rules:
-                result, number = rule.redact(result)
+                if type(rule).redact is Rule.redact:
+                    result, number = rule.redact_lowered(result, lowered)
+                else:  # a subclass's own redact(text), as documented before ``lowered`` existed
+                    result, number = rule.redact(result)
                 if number:
                     found[rule.name] = number
+                    lowered = result.lower()
             if use_hook and self.hook is not None:
                 hooked = self.hook(path, result)
                 if type(hooked) is not str:

@@ -7,6 +7,7 @@ was logged, and as much of the original event as JSON can represent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -16,10 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from wflogging import schema
-from wflogging.event import TaskEventRejected
+from wflogging.event import TaskEventRejected, exception_text
 from wflogging.redaction import Redactor
 from wflogging.serialize import StdlibJsonSerializer, representable
 from wflogging.storage import AppendOnlyFile
+from wflogging.terminal import visible
 
 __all__ = ["RejectSink", "reject_entry", "rejects_path_for"]
 
@@ -65,7 +67,8 @@ def _readable_ints(value: Any) -> Any:
 
 def summary_line(reject: Mapping[str, Any], destination: str) -> str:
     """The one-line stderr report of a reject, from its rejects-file entry."""
-    task_id = reject["event"].get("task_id")
+    event = reject.get("event")
+    task_id = event.get("task_id") if isinstance(event, dict) else None
     reasons = [f"{reason['path']}: {reason['problem']}" for reason in reject["reasons"]]
     more = len(reasons) - _MAX_REASONS_ON_STDERR
     reasons = reasons[:_MAX_REASONS_ON_STDERR]
@@ -73,9 +76,9 @@ def summary_line(reject: Mapping[str, Any], destination: str) -> str:
         reasons.append(f"and {more} more")
     line = (
         f"wflogging: rejected task event task_id={schema.preview(task_id)}: "
-        f"{'; '.join(reasons)} (full record: {destination})"
+        f"{'; '.join(reasons)} ({destination})"
     )
-    return line.replace("\r", "\\r").replace("\n", "\\n")
+    return visible(line).replace("\n", "\\n")  # one line, no control obeyed by a terminal
 
 
 def _message(record: logging.LogRecord) -> Any:
@@ -86,13 +89,21 @@ def _message(record: logging.LogRecord) -> Any:
 
 
 class RejectSink:
-    """Records rejects: a JSON line in ``path`` (or on stderr without one) and a line on stderr."""
+    """Records rejects: a JSON line in ``path`` (or on stderr without one) and a line on stderr.
+
+    :attr:`count` counts the rejects stored (written to the rejects file, or printed whole on
+    stderr without one); :attr:`lost` those that could not be (the rejects file failed): each
+    of those is still announced on stderr with its task id and reasons.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, file_mode: int = 0o600) -> None:
         self.file = None if path is None else AppendOnlyFile(path, file_mode=file_mode)
         self._serializer = StdlibJsonSerializer()
         self._count_lock = threading.Lock()
+        #: Rejects stored.
         self.count = 0
+        #: Rejects that could not be stored (announced on stderr only).
+        self.lost = 0
 
     @property
     def path(self) -> str | None:
@@ -102,8 +113,6 @@ class RejectSink:
         self, rejected: TaskEventRejected, record: logging.LogRecord, *, redactor: Redactor | None = None
     ) -> None:
         """Store and announce one reject, redacted by ``redactor`` if given. Never raises."""
-        with self._count_lock:
-            self.count += 1
         try:
             entry = reject_entry(rejected, record)
             if redactor is not None:  # reasons quote values too: redact the whole line
@@ -113,16 +122,44 @@ class RejectSink:
             line = self._serializer.dumps(entry) + b"\n"
             if self.file is not None:
                 self.file.write_line(line)
-                _to_stderr(summary_line(entry, self.file.path))
+                announce = summary_line(entry, f"full record: {self.file.path}")
             else:
-                _to_stderr(summary_line(entry, "next line, prefixed wflogging-reject:"))
-                _to_stderr("wflogging-reject: " + line.decode("utf-8").rstrip("\n"))
-        except Exception as exc:  # the rejects file itself failed: say so, without the data
-            _to_stderr(f"wflogging: rejected a task event; the reject was not saved: {type(exc).__name__}")
+                announce = summary_line(entry, "full record: next line, prefixed wflogging-reject:")
+                announce += "\nwflogging-reject: " + line.decode("utf-8").rstrip("\n")
+        except Exception as exc:  # the rejects file itself failed: say what was lost
+            self._count(lost=True)
+            _to_stderr(_lost_line(rejected, exc, redactor))
+            return
+        self._count(lost=False)
+        with contextlib.suppress(RecursionError):  # stored and counted: the announcement is extra
+            _to_stderr(announce)
+
+    def _count(self, *, lost: bool) -> None:
+        with self._count_lock:
+            if lost:
+                self.lost += 1
+            else:
+                self.count += 1
 
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
+
+
+def _lost_line(rejected: TaskEventRejected, exc: Exception, redactor: Redactor | None) -> str:
+    """The stderr line for a reject that could not be stored: its task id and reasons, truthfully."""
+    why = f"NOT saved: {exception_text(exc)}"
+    try:
+        fields = rejected.fields
+        brief = {
+            "event": {"task_id": representable(fields.get("task_id"))},
+            "reasons": representable([{"path": p.path, "problem": p.problem} for p in rejected.problems]),
+        }
+        if redactor is not None:
+            brief, _ = redactor.redact_data(brief)
+        return summary_line(brief, why)
+    except Exception:  # even the summary failed: the count and the cause still go out
+        return visible(f"wflogging: rejected a task event ({len(rejected.problems)} reasons); {why}")
 
 
 def _to_stderr(line: str) -> None:

@@ -25,13 +25,14 @@ import fcntl
 import gzip
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from wflogging.storage import CompressFailed
+from wflogging.storage import CompressFailed, open_no_follow
 
 if TYPE_CHECKING:
     from wflogging.storage import AppendOnlyFile
@@ -83,20 +84,37 @@ def rotated_name(path: str, now: float) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     candidate = f"{root}.{stamp}{extension}"
     counter = 0
-    while os.path.exists(candidate) or os.path.exists(candidate + ".gz"):
+    # lexists: a dangling link planted at the name counts as taken, never as free.
+    while os.path.lexists(candidate) or os.path.lexists(candidate + ".gz"):
         counter += 1
         candidate = f"{root}.{stamp}-{counter}{extension}"
     return candidate
 
 
 def compress_file(path: str, file_mode: int = 0o600) -> str:
-    """Gzip ``path`` to ``path + ".gz"`` (written under a temporary name, then renamed), remove ``path``."""
+    """Gzip ``path`` to ``path + ".gz"``, then remove ``path``.
+
+    Nothing here follows a symbolic link: the source is opened with ``O_NOFOLLOW``,
+    and the gzip is written to a new file with an unpredictable name
+    (:func:`tempfile.mkstemp`: ``O_CREAT | O_EXCL | O_NOFOLLOW``) in the same
+    directory, then renamed over ``path + ".gz"`` (a rename replaces a link there;
+    it never writes through it).
+    """
     target = path + ".gz"
-    partial = target + ".partial"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode)
-    with open(path, "rb") as source, os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
-        shutil.copyfileobj(source, out, 1 << 20)
-    os.replace(partial, target)
+    directory, name = os.path.split(target)
+    source_fd = open_no_follow(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0), 0)
+    with open(source_fd, "rb") as source:
+        fd, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory or ".")
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                os.fchmod(raw.fileno(), file_mode)
+                with gzip.GzipFile(fileobj=raw, mode="wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
     os.unlink(path)
     return target
 
@@ -133,7 +151,7 @@ def write_rotating(file: AppendOnlyFile, line: bytes) -> None:
 def _lock_fd(file: AppendOnlyFile) -> int:
     if file._rotation_lock_fd is None:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        file._rotation_lock_fd = os.open(file.path + ".lock", flags, file.file_mode)
+        file._rotation_lock_fd = open_no_follow(file.path + ".lock", flags, file.file_mode)
     return file._rotation_lock_fd
 
 

@@ -528,7 +528,7 @@ def representable(value: Any, depth: int = 0, _open: frozenset[int] = frozenset(
     """
     try:
         return _representable(value, depth, _open)
-    except Exception as exc:  # a hostile __repr__ or __iter__: keep what we can say
+    except Exception as exc:  # a hostile __repr__ or __iter__: mark this value only, keep the rest
         return f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
 
 
@@ -545,13 +545,14 @@ def _representable(value: Any, depth: int, open_ids: frozenset[int]) -> Any:
     if callable(to_dict) and type(value).__module__.startswith("wflogging"):
         return _representable(to_dict(), depth + 1, open_ids)
     inner = open_ids | {id(value)}
+    # Children through representable(): each bad value is marked where it is, the rest kept.
     if isinstance(value, Mapping):
         return {
-            str(_representable(k, depth + 1, inner)): _representable(v, depth + 1, inner)
-            for k, v in value.items()
+            str(representable(k, depth + 1, inner)): representable(v, depth + 1, inner)
+            for k, v in list(value.items())
         }
     if isinstance(value, (list, tuple)):
-        return [_representable(item, depth + 1, inner) for item in value]
+        return [representable(item, depth + 1, inner) for item in value]
     problems: list[schema.Problem] = []
     plain = schema.plain_json(value, "", problems)  # dates, decimals, enums, UUIDs, ...
     if not problems:

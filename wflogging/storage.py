@@ -5,15 +5,26 @@ descriptor opened with ``O_APPEND``: the kernel moves to the end of the file and
 writes in one step, under the inode's lock, so lines from several handlers,
 threads or processes on one local file never interleave, whatever their size
 (a local-filesystem property that Linux keeps for regular files; NFS does not).
-No advisory lock is taken on this path: it would add two system calls per event
-and protect nothing the kernel does not already serialize. The only lock is the
-one around rotation (:mod:`wflogging.rotation`), where a rename must not race
-with writes.
 
 A line is ``\\n``-terminated and reaches the OS before :meth:`AppendOnlyFile.write_line`
-returns. If a write fails part-way (a full disk, a killed writer), the next line
-written by anyone through this class starts on a fresh line, so an event is
-never glued onto a torn fragment.
+returns. **A writer killed mid-line** (or a write cut short by a full disk) leaves
+a fragment without its newline; the next line written by anyone through this
+class starts on a fresh line, so an event is never glued onto it. Each write
+holds an exclusive ``flock`` on the file while it reads the file's last byte
+(``lseek`` and a one-byte ``pread``) and writes, with a leading ``\\n`` when that
+byte is not one. The lock is what makes the check exact: no other writer of this
+class can be half-way through a line (which would look like a fragment, and cost
+a blank line) nor be killed between the check and the write (which would glue
+this line onto its fragment). A killed writer's lock goes with it. The kernel
+already serializes the writes themselves, so the lock costs its two system calls
+and no parallelism. It is waited for at most ``_LOCK_PATIENCE_SECONDS``: a
+writer stopped while holding it (``SIGSTOP``, a debugger) delays the others by
+that much, then they write without it, checking the tail all the same.
+
+**Links.** The path is opened with ``O_NOFOLLOW``: a symbolic link planted at it
+is refused (``ELOOP``), so events never go into, nor tail checks read from,
+a file elsewhere. ``follow_symlinks=True`` allows a link that the process's own
+user or root owns, never one owned by another user.
 
 **Watching the path.** By default every write first ``stat``\\ s the path (one
 system call, well under a microsecond on a local file system) and reopens it
@@ -29,19 +40,37 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
+import stat
 import threading
 import time
+import warnings
 import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from wflogging.rotation import Rotation
 
-__all__ = ["AppendOnlyFile", "CompressFailed", "FsyncFailed", "WrittenWithError"]
+__all__ = [
+    "AppendOnlyFile",
+    "CompressFailed",
+    "ExposedFileWarning",
+    "FsyncFailed",
+    "SymlinkRefused",
+    "WrittenWithError",
+]
 
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+#: ``os.open`` flag that makes opening a symbolic link fail (``ELOOP``); 0 where unknown.
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: How long a writer waits for the write lock before it writes without it (see the module doc).
+_LOCK_PATIENCE_SECONDS = 1.0
 _open_files: weakref.WeakSet[AppendOnlyFile] = weakref.WeakSet()
+
+
+class SymlinkRefused(OSError):
+    """The path is a symbolic link that this file may not follow."""
 
 
 class WrittenWithError(OSError):
@@ -84,6 +113,9 @@ class AppendOnlyFile:
         watch: reopen the path when the file there changed (see the module doc).
         rotation: rotate the file by size and/or time (:class:`wflogging.rotation.Rotation`);
             implies ``watch``.
+        follow_symlinks: open the path even when it is a symbolic link, provided
+            the link belongs to this process's user or to root. Off by default:
+            a link at the path is refused with :class:`SymlinkRefused`.
     """
 
     def __init__(
@@ -95,6 +127,7 @@ class AppendOnlyFile:
         fsync_interval: float | None = None,
         watch: bool = True,
         rotation: Rotation | None = None,
+        follow_symlinks: bool = False,
     ) -> None:
         if fsync_every is not None and fsync_every < 1:
             raise ValueError(f"fsync_every must be a positive count, not {fsync_every!r}")
@@ -106,9 +139,10 @@ class AppendOnlyFile:
         self.fsync_interval = fsync_interval
         self.watch = watch or rotation is not None
         self.rotation = rotation
+        self.follow_symlinks = follow_symlinks
+        self._warned_readable = False
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
-        self._check_tail = True  # until we know the file ends with "\n"
         self._unsynced = 0  # lines written since the last fsync
         self._last_sync = time.monotonic()
         self._lock = threading.Lock()
@@ -171,11 +205,30 @@ class AppendOnlyFile:
 
     def _ensure_open(self) -> int:
         if self._fd is None:
-            fd = os.open(self.path, _OPEN_FLAGS, self.file_mode)
+            fd = open_no_follow(self.path, _OPEN_FLAGS, self.file_mode, follow=self.follow_symlinks)
             status = os.fstat(fd)
             self._fd, self._identity = fd, (status.st_dev, status.st_ino)
-            self._check_tail = True
+            self._warn_if_readable_by_others(status)
         return self._fd
+
+    def _warn_if_readable_by_others(self, status: os.stat_result) -> None:
+        """Warn once when the file lets more people read it than ``file_mode`` would."""
+        extra = stat.S_IMODE(status.st_mode) & 0o077 & ~self.file_mode
+        if extra and not self._warned_readable:
+            self._warned_readable = True
+            # Under -W error the warning is raised: swallowed here, as a warning must never
+            # cost the event being written (the constructor's open, with delay=False, too).
+            with contextlib.suppress(ExposedFileWarning):
+                self._warn(status)
+
+    def _warn(self, status: os.stat_result) -> None:
+        warnings.warn(
+            f"wflogging: {self.path} is readable or writable by others (mode "
+            f"{stat.S_IMODE(status.st_mode):04o}; new files get {self.file_mode:04o}); "
+            f"prompts and completions may hold secrets: chmod it",
+            ExposedFileWarning,
+            stacklevel=2,
+        )
 
     def _current_fd(self) -> int:
         """The descriptor for the file now at ``path``, reopening when it was replaced or removed."""
@@ -204,26 +257,30 @@ class AppendOnlyFile:
             os.close(fd)
 
     def _write(self, fd: int, line: bytes) -> None:
-        if self._check_tail:
-            line = self._resync(fd) + line
+        locked = _lock_for_write(fd)
         try:
+            line = self._resync(fd) + line
             written = os.write(fd, line)
             while written < len(line):  # short write: the rest, still as the tail
                 written += os.write(fd, memoryview(line)[written:])
         except BaseException as exc:
-            self._check_tail = True
             if isinstance(exc, OSError) and exc.errno in _STALE_DESCRIPTOR:
                 self._close_fd()  # reopen on the next write
+                locked = False  # (closing the descriptor released the lock)
             raise
+        finally:
+            if locked:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         self._unsynced += 1 if self.syncs else 0
 
-    def _resync(self, fd: int) -> bytes:
+    @staticmethod
+    def _resync(fd: int) -> bytes:
         """``b"\\n"`` when the file ends in a torn line (no final newline), else ``b""``."""
-        size = os.fstat(fd).st_size
-        self._check_tail = False
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            return b"\n"
-        return b""
+        size = os.lseek(fd, 0, os.SEEK_END)  # cheaper than fstat; O_APPEND writes ignore the offset
+        if not size or os.pread(fd, 1, size - 1) == b"\n":
+            return b""
+        return b"\n"
 
     def _sync_if_due(self) -> None:
         if not self._unsynced or self._fd is None:
@@ -250,6 +307,74 @@ class AppendOnlyFile:
             fd, self._rotation_lock_fd = self._rotation_lock_fd, None
             with contextlib.suppress(OSError):
                 os.close(fd)
+        # The same holds for the write lock, taken on the events file's own descriptor: the
+        # child opens the file again at its first write (closing its copy here leaves the
+        # parent's descriptor, and any lock the parent holds, as they are).
+        if self._fd is not None:
+            fd, self._fd, self._identity = self._fd, None, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class ExposedFileWarning(UserWarning):
+    """An existing events or rejects file is open to more users than its ``file_mode`` allows."""
+
+
+def open_no_follow(path: str, flags: int, mode: int, *, follow: bool = False) -> int:
+    """``os.open``, refusing a symbolic link at ``path`` (with ``follow``: one owned by another user)."""
+    if not follow:
+        try:
+            return os.open(path, flags | NOFOLLOW, mode)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP and os.path.islink(path):
+                raise SymlinkRefused(
+                    errno.ELOOP, "refusing to follow a symbolic link (follow_symlinks=True allows one)", path
+                ) from exc
+            raise
+    _refuse_a_strangers_link(path)  # before O_CREAT could create the link's target
+    fd = os.open(path, flags, mode)
+    try:
+        _refuse_a_strangers_link(path)
+        opened, there = os.fstat(fd), os.stat(path)
+        if (opened.st_dev, opened.st_ino) != (there.st_dev, there.st_ino):  # swapped while opening
+            raise SymlinkRefused(errno.EAGAIN, "the path changed while it was being opened", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _refuse_a_strangers_link(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        link = os.lstat(path)
+        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (os.geteuid(), 0):
+            raise SymlinkRefused(
+                errno.EPERM, "refusing to follow a symbolic link owned by another user", path
+            )
+
+
+def _lock_for_write(fd: int) -> bool:
+    """Take the exclusive write lock on ``fd``; ``False`` when it stayed busy too long (or cannot be had)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    except OSError:
+        return False  # a file system without flock: write unlocked, checking the tail all the same
+    deadline = time.monotonic() + _LOCK_PATIENCE_SECONDS
+    pause = 0.0
+    while time.monotonic() < deadline:
+        time.sleep(pause)  # 0 first (a yield): the holder is usually one write(2) from done
+        pause = min(pause * 2 or 0.0001, 0.01)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+        except OSError:
+            return False
+    return False
 
 
 #: Errors after which the descriptor itself is no good: drop it and open the path again.

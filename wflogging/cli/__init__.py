@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wflogging.cli.inputs import InputError, Progress, check_inputs, read_inputs
+from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import EventLine, TornLine
+from wflogging.terminal import visible
 
 if TYPE_CHECKING:
     from wflogging.cli.improve import FindingsCollector
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
     validate.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    _add_line_limit(validate)
     validate.set_defaults(handler=_validate)
 
     report = commands.add_parser(
@@ -102,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes that read the files, by file and by byte range (default: the cores available; "
         "1 reads in this process); the report is the same whatever N",
     )
+    _add_line_limit(report)
     report.set_defaults(handler=_report)
 
     show = commands.add_parser(
@@ -116,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--task", metavar="TASK_ID", help="the task id, e.g. 1.2 (every event of it is shown)")
     show.add_argument("--raw", action="store_true", help="print the stored JSON lines exactly")
     show.add_argument("--width", type=int, default=None, help="wrap width (default: the terminal's, max 100)")
+    _add_line_limit(show)
     show.set_defaults(handler=_show)
 
     timeline = commands.add_parser(
@@ -127,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
     timeline.add_argument("--run", metavar="ID", help="the run (needed when the files hold several)")
     timeline.add_argument("-o", "--output", metavar="OUT.html", required=True, help="the page to write")
+    _add_line_limit(timeline)
     timeline.set_defaults(handler=_timeline)
 
     sql = commands.add_parser(
@@ -278,19 +284,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_ERROR
 
 
+def _add_line_limit(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="skip (and count as torn) any line longer than N bytes, so memory stays bounded "
+        "(default: %(default)s, 64 MiB)",
+    )
+
+
 def _error(message: str) -> None:
-    sys.stderr.write(f"wflogging: error: {message}\n")
+    sys.stderr.write(f"wflogging: error: {visible(message)}\n")
 
 
-def _items(files: Sequence[str]) -> Iterator[EventLine | TornLine]:
+def _items(
+    files: Sequence[str], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[EventLine | TornLine]:
     check_inputs(files)
-    return read_inputs(files, Progress())
+    return read_inputs(files, Progress(), max_line_bytes)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from wflogging.cli.validate import write_findings
 
-    totals = write_findings(_items(args.files), sys.stdout, as_json=args.format == "json")
+    totals = write_findings(
+        _items(args.files, args.max_line_bytes), sys.stdout, as_json=args.format == "json"
+    )
     if not totals["lines"]:
         raise InputError("no lines to validate (the input holds only blank lines)")
     return EXIT_FINDINGS if totals["invalid"] or totals["torn"] else EXIT_OK
@@ -316,13 +337,12 @@ def _report(args: argparse.Namespace) -> int:
             _warn_torn(item)
 
     # builder.read parses only the fields the report needs (several times faster than whole entries).
-    if args.jobs == 1:
-        builder.read(args.files, Progress(), on_torn=warn_torn)
-    else:
-        from wflogging.cli.report_parallel import available_cores, read_parallel
+    from wflogging.cli.report_parallel import available_cores, read_parallel
 
-        jobs = args.jobs or available_cores()
-        read_parallel(builder, args.files, jobs, Progress(), on_torn=warn_torn)
+    jobs = 1 if args.jobs == 1 else args.jobs or available_cores()
+    read_parallel(
+        builder, args.files, jobs, Progress(), on_torn=warn_torn, max_line_bytes=args.max_line_bytes
+    )
     torn = builder.unreadable
     if torn > 3:
         _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
@@ -355,7 +375,7 @@ def _positive_int(text: str) -> int:
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"wflogging: warning: {message}\n")
+    sys.stderr.write(f"wflogging: warning: {visible(message)}\n")
 
 
 def _warn_torn(item: TornLine) -> None:
@@ -381,11 +401,11 @@ def _print_report(
     run_count = len(builder.runs)
     latest = list(collections.deque(runs, maxlen=RUN_ROWS))
     document = report_document({**head, "runs": latest, "run_count": run_count, **tail})
-    sys.stdout.write(document.as_markdown() if output_format == "markdown" else document.as_text())
+    sys.stdout.write(visible(document.as_markdown() if output_format == "markdown" else document.as_text()))
     if repriced is not None:
         from wflogging.cli.reprice import reprice_section
 
-        sys.stdout.write("\n" + reprice_section(repriced, markdown=output_format == "markdown"))
+        sys.stdout.write("\n" + visible(reprice_section(repriced, markdown=output_format == "markdown")))
 
 
 def _write_json_report(head: dict[str, Any], runs: Iterator[dict[str, Any]], tail: dict[str, Any]) -> None:
@@ -430,18 +450,20 @@ def _show(args: argparse.Namespace) -> int:
         raise InputError("show --run ID needs --task TASK_ID")
     width = args.width or min(shutil.get_terminal_size((100, 24)).columns, 100)
     found = 0
-    for item in matching_events(_items(args.files), event_id=args.event, run=args.run, task=args.task):
+    for item in matching_events(
+        _items(args.files, args.max_line_bytes), event_id=args.event, run=args.run, task=args.task
+    ):
         if args.raw:
             sys.stdout.buffer.write(item.raw + b"\n")
             sys.stdout.flush()
         else:
-            sys.stdout.write(("\n" if found else "") + describe_event(item, width))
+            sys.stdout.write(("\n" if found else "") + visible(describe_event(item, width)))
         found += 1
         if args.event is not None:
             break  # event ids are unique: stop reading
     if not found:
         what = f"event {args.event}" if args.event else f"task {args.task} in run {args.run}"
-        sys.stderr.write(f"wflogging: no {what} in the given files\n")
+        sys.stderr.write(f"wflogging: no {visible(what)} in the given files\n")
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -449,9 +471,9 @@ def _show(args: argparse.Namespace) -> int:
 def _timeline(args: argparse.Namespace) -> int:
     from wflogging.cli.timeline import collect_run, write_timeline
 
-    run_id, entries = collect_run(_items(args.files), args.run)
+    run_id, entries = collect_run(_items(args.files, args.max_line_bytes), args.run)
     write_timeline(entries, run_id, args.output)
-    print(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}")
+    print(visible(f"wrote the timeline of run {run_id} ({len(entries)} events) to {args.output}"))
     return EXIT_OK
 
 
@@ -486,10 +508,10 @@ def _diff(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(_json_dumps()(found.as_json(exceeded)) + "\n")
     else:
-        sys.stdout.write(render_diff(found, exceeded, markdown=args.format == "markdown"))
+        sys.stdout.write(visible(render_diff(found, exceeded, markdown=args.format == "markdown")))
     if exceeded:
         _error_line = "; ".join(exceeded)
-        sys.stderr.write(f"wflogging: diff: limits exceeded: {_error_line}\n")
+        sys.stderr.write(f"wflogging: diff: limits exceeded: {visible(_error_line)}\n")
         return EXIT_FINDINGS
     return EXIT_OK
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -12,7 +13,16 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, NamedTuple, TextIO, cast
 
-from wflogging.reader import EventLine, TornLine, _maybe_gunzip, open_source, read_events
+from wflogging.lines import (
+    CUT_SHORT,
+    DEFAULT_MAX_LINE_BYTES,
+    Oversized,
+    blank_lines_at,
+    bounded_lines,
+    oversized_reason,
+)
+from wflogging.reader import EventLine, TornLine, open_source, read_events
+from wflogging.terminal import visible
 
 __all__ = [
     "DECODE_ERRORS",
@@ -105,7 +115,7 @@ class Progress:
             text = f"reading {name} [{bar:<30}] {share:4.0%} of {_megabytes(total)}"
         else:
             text = f"reading {name} {_megabytes(done)}"
-        self._stream.write("\r" + text[:100].ljust(100))
+        self._stream.write("\r" + visible(text)[:100].ljust(100))
         self._stream.flush()
         self._shown = True
 
@@ -121,32 +131,34 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:,.1f} MB"
 
 
-def read_inputs(paths: Sequence[str], progress: Progress | None = None) -> Iterator[EventLine | TornLine]:
-    """Every line of every path in turn (``-`` is standard input).
+def read_inputs(
+    paths: Sequence[str], progress: Progress | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[EventLine | TornLine]:
+    """Every line of every path in turn (``-`` is standard input); lines past ``max_line_bytes`` are torn.
 
     Raises :class:`InputError` for standard input that is empty or not JSON Lines.
     """
     for path in paths:
         if path == "-":
-            yield from _read_stdin()
+            yield from _read_stdin(max_line_bytes)
         elif progress is not None and progress.enabled:
-            yield from _read_with_progress(path, progress)
+            yield from _read_with_progress(path, progress, max_line_bytes)
         else:
-            yield from read_events(path)
+            yield from read_events(path, max_line_bytes=max_line_bytes)
     if progress is not None:
         progress.finish()
 
 
-def _read_stdin() -> Iterator[EventLine | TornLine]:
+def _read_stdin(max_line_bytes: int) -> Iterator[EventLine | TornLine]:
     with open_source("-") as stream:
         _sniff(stream, "standard input")
-        yield from read_events(stream, name="-")
+        yield from read_events(stream, name="-", max_line_bytes=max_line_bytes)
 
 
-def _read_with_progress(path: str, progress: Progress) -> Iterator[EventLine | TornLine]:
+def _read_with_progress(path: str, progress: Progress, max_line_bytes: int) -> Iterator[EventLine | TornLine]:
     with open(path, "rb", buffering=0) as raw:
         total = os.fstat(raw.fileno()).st_size
-        for count, item in enumerate(read_events(raw, name=path), start=1):
+        for count, item in enumerate(read_events(raw, name=path, max_line_bytes=max_line_bytes), start=1):
             if count % 1024 == 0:
                 progress.update(path, raw.tell(), total)
             yield item
@@ -172,9 +184,6 @@ READ_BUFFER_BYTES = 1 << 20
 
 #: About this many bytes of lines make one batch (a few hundred events of the usual size).
 BATCH_BYTES = 1 << 20
-
-#: Lines per batch where the lines are read one at a time (gzip and standard input).
-_BATCH_LINES = 256
 
 
 class NotAnObject(ValueError):
@@ -204,7 +213,7 @@ class LineBatch(NamedTuple):
 
 
 def read_line_batches(
-    paths: Sequence[str], progress: Progress | None = None
+    paths: Sequence[str], progress: Progress | None = None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[LineBatch | TornLine]:
     """Every line of every path in turn (``-`` is standard input), in :class:`LineBatch` es.
 
@@ -212,13 +221,15 @@ def read_line_batches(
     :class:`TornLine` (unless blank), as is the end of a truncated gzip file,
     where :func:`wflogging.read_events` would report them. A caller that cannot
     read a line of a batch reports it with :func:`torn_line`. Raises
-    :class:`InputError` for standard input that is empty or not JSON Lines.
+    :class:`InputError` for standard input that is empty or not JSON Lines. A line longer
+    than ``max_line_bytes`` is never held: it is a :class:`TornLine`. Runs of blank lines
+    are passed over in C and never make a line of a batch.
     """
     for path in paths:
         if path == "-":
             with open_source("-") as stream:
                 _sniff(stream, "standard input")
-                yield from _batches(stream, "-", None)
+                yield from _batches(stream, "-", None, max_line_bytes)
             continue
         with open(path, "rb", buffering=0) as raw:
             tick = None
@@ -229,10 +240,10 @@ def read_line_batches(
                     progress.update(path, raw.tell(), total)
 
             if _is_plain_file(raw):
-                yield from _file_batches(raw, path, tick)
+                yield from _file_batches(raw, path, tick, max_line_bytes)
             else:
                 with _buffered_source(raw) as stream:
-                    yield from _batches(stream, path, tick)
+                    yield from _batches(stream, path, tick, max_line_bytes)
     if progress is not None:
         progress.finish()
 
@@ -261,22 +272,29 @@ def _is_plain_file(raw: io.FileIO) -> bool:
 
 
 def _file_batches(
-    raw: io.FileIO, name: str, tick: Callable[[], None] | None
+    raw: io.FileIO, name: str, tick: Callable[[], None] | None, max_line_bytes: int
 ) -> Iterator[LineBatch | TornLine]:
     """The lines of a plain file, a megabyte at a time, as views of one buffer that is read into again.
 
     Reading into the same buffer, and handing out views of it instead of a bytes
     object per line, spares copying every byte once more and the allocator's
     churn of a fresh object per line: about a quarter of the time it takes to
-    read the lines the usual way (``benchmarks/report_scale.py``).
+    read the lines the usual way (``benchmarks/report_scale.py``). The buffer grows
+    for a long line up to ``max_line_bytes``; a longer line is read past, never held.
     """
     buffer = bytearray(BATCH_BYTES)
     held = 0  # bytes of a line not yet finished, at the start of the buffer
     line_number = 1
     offset = 0
     while True:
-        if held == len(buffer):  # one line fills the buffer: a larger one (older views keep the old one)
-            larger = bytearray(2 * len(buffer))
+        if held == len(buffer):  # one line fills the buffer
+            if held > max_line_bytes:  # too long to hold: report it, keep what follows it
+                length, consumed, head, held = _skip_long_line(raw, buffer, held)
+                reason = oversized_reason(length, max_line_bytes)
+                yield TornLine(name, line_number, offset, length, reason, head)
+                line_number, offset = line_number + 1, offset + consumed
+                continue
+            larger = bytearray(min(2 * len(buffer), max_line_bytes + 1))  # (older views keep the old one)
             larger[:held] = buffer
             buffer = larger
         with memoryview(buffer) as whole, whole[held:] as free:
@@ -287,11 +305,24 @@ def _file_batches(
         cut = buffer.rfind(b"\n", held, end) + 1
         if cut:
             view = memoryview(buffer)
-            lines = _split_lines(buffer, view, cut)
-            count = len(lines)
-            yield LineBatch(name, line_number, offset, lines, _all_utf8(buffer, view, cut))
-            del lines, view  # (only the caller's views of this batch are left)
-            line_number += count
+            utf8 = _all_utf8(buffer, view, cut)
+            counted = [0]
+            for lines_before, bytes_before, lines in _segments(buffer, view, cut, max_line_bytes, counted):
+                if isinstance(lines, Oversized):
+                    reason = oversized_reason(lines.length, max_line_bytes)
+                    yield TornLine(
+                        name,
+                        line_number + lines_before,
+                        offset + bytes_before,
+                        lines.length,
+                        reason,
+                        lines.head,
+                    )
+                else:
+                    yield LineBatch(name, line_number + lines_before, offset + bytes_before, lines, utf8)
+                del lines  # (only the caller's views of this batch are left)
+            del view
+            line_number += counted[0]
             offset += cut
             held = end - cut
             buffer[:held] = buffer[cut:end]  # the same length: no resize, so the caller's views may remain
@@ -305,17 +336,68 @@ def _file_batches(
             yield TornLine(name, line_number, offset, held, _NO_NEWLINE, unfinished[:80])
 
 
-def _split_lines(buffer: bytearray, view: memoryview, cut: int) -> list[Line]:
-    """Views of the lines in ``buffer[:cut]`` (which ends with a newline), each with its newline."""
+def _segments(
+    buffer: bytearray, view: memoryview, cut: int, max_line_bytes: int, counted: list[int]
+) -> Iterator[tuple[int, int, list[Line] | Oversized]]:
+    """Runs of consecutive lines in ``buffer[:cut]``: (lines before, bytes before, views).
+
+    The usual buffer is one run, split by a loop kept lean (it runs once per line of
+    every report). Three things end a run: a run of blank lines, passed over in C;
+    a line past ``max_line_bytes``, which comes as :class:`Oversized` in place of the
+    views; and the run's :data:`_MAX_BATCH_LINES`-th line, so that the views of a
+    buffer of tiny lines stay few. ``counted[0]`` is set to the lines of ``buffer[:cut]``.
+    """
     lines: list[Line] = []
     append = lines.append
     find = buffer.find
-    start = 0
+    start = first = line = first_line = 0
     while start < cut:
         end = find(b"\n", start, cut) + 1
+        size = end - start
+        if size == 1 or size > max_line_bytes or len(lines) == _MAX_BATCH_LINES:  # rare
+            if lines:
+                yield first_line, first, lines
+                lines = []
+                append = lines.append
+            if size == 1:  # a blank line: pass over the run of them
+                skipped, blank = blank_lines_at(buffer, start, cut)
+                start, line = start + skipped, line + blank
+                first, first_line = start, line
+                continue
+            first, first_line = start, line
+            if size > max_line_bytes:
+                yield line, start, Oversized(size - 1, bytes(buffer[start : start + 80]))
+                start, line = end, line + 1
+                first, first_line = start, line
+                continue
         append(view[start:end])
         start = end
-    return lines
+        line += 1
+    if lines:
+        yield first_line, first, lines
+    counted[0] = line
+
+
+#: At most this many lines make one batch, so that the views of a buffer of tiny lines stay few.
+_MAX_BATCH_LINES = 8192
+
+
+def _skip_long_line(raw: io.FileIO, buffer: bytearray, held: int) -> tuple[int, int, bytes, int]:
+    """Read past the line that fills ``buffer``: its length, bytes consumed, first bytes, bytes now held."""
+    head = bytes(buffer[:80])
+    consumed = held
+    while True:
+        with memoryview(buffer) as whole:
+            got = raw.readinto(whole)
+        if not got:  # the end of the file, without a newline
+            return consumed, consumed, head, 0
+        newline = buffer.find(b"\n", 0, got)
+        if newline < 0:
+            consumed += got
+            continue
+        rest = got - newline - 1
+        buffer[:rest] = buffer[newline + 1 : got]
+        return consumed + newline, consumed + newline + 1, head, rest
 
 
 def _all_utf8(buffer: bytearray, view: memoryview, cut: int) -> bool:
@@ -334,52 +416,49 @@ def _all_utf8(buffer: bytearray, view: memoryview, cut: int) -> bool:
     return True
 
 
-def _batches(stream: IO[bytes], name: str, tick: Callable[[], None] | None) -> Iterator[LineBatch | TornLine]:
-    # A gzip stream's lines come one at a time, so that the lines before the point where a truncated file
-    # breaks off are still counted; those of standard input or a pipe a megabyte at a time (one C call).
-    whole_lines = type(stream) is io.BufferedReader
-    line_number = 1
-    offset = 0
-    while True:
-        lines: list[bytes] = []
-        cut_short = False
-        try:
-            if whole_lines:
-                lines = stream.readlines(BATCH_BYTES)
-            else:
-                for line in stream:
-                    lines.append(line)
-                    if len(lines) == _BATCH_LINES:
-                        break
-        except _CUT_SHORT_ERRORS:
-            cut_short = True
-        unfinished = lines.pop() if lines and not lines[-1].endswith(b"\n") else None
-        if lines:
-            yield LineBatch(name, line_number, offset, lines, all(map(bytes.isascii, lines)))
-            line_number += len(lines)
-            offset += sum(map(len, lines))
-        if unfinished is not None:  # only ever the last line of a source
-            if unfinished.strip():
-                yield TornLine(name, line_number, offset, len(unfinished), _NO_NEWLINE, unfinished[:80])
-            line_number += 1
-            offset += len(unfinished)
-        if cut_short:
+def _batches(
+    stream: IO[bytes], name: str, tick: Callable[[], None] | None, max_line_bytes: int
+) -> Iterator[LineBatch | TornLine]:
+    # A gzip stream or standard input: whole lines (bytes) from bounded_lines, a megabyte of the
+    # stream at a time; consecutive lines make a batch, which a skipped blank run or a torn line ends.
+    lines: list[bytes] = []
+    first_line = first_offset = size = 0
+    for line_number, offset, line in bounded_lines(stream, max_line_bytes):
+        if lines and (line_number != first_line + len(lines) or size >= BATCH_BYTES or not _whole(line)):
+            yield LineBatch(name, first_line, first_offset, lines, all(map(bytes.isascii, lines)))
+            lines, size = [], 0
+            if tick is not None:
+                tick()
+        if isinstance(line, Oversized):
+            reason = oversized_reason(line.length, max_line_bytes)
+            yield TornLine(name, line_number, offset, line.length, reason, line.head)
+        elif line == CUT_SHORT:
             yield TornLine(name, line_number, offset, 0, _CUT_SHORT, b"")
-            return
-        if tick is not None:
-            tick()
-        if not lines and unfinished is None:
-            return
+        elif not line.endswith(b"\n"):  # only ever the last line of a source
+            if line.strip():
+                yield TornLine(name, line_number, offset, len(line), _NO_NEWLINE, line[:80])
+        else:
+            if not lines:
+                first_line, first_offset = line_number, offset
+            lines.append(line)
+            size += len(line)
+    if lines:
+        yield LineBatch(name, first_line, first_offset, lines, all(map(bytes.isascii, lines)))
 
 
-def _buffered_source(raw: IO[bytes]) -> IO[bytes]:
-    """``raw`` (an unbuffered file, closed with the result) through a large buffer, gunzipped if gzip."""
-    stream = io.BufferedReader(cast(io.RawIOBase, raw), READ_BUFFER_BYTES)
-    if stream.peek(2)[:2] != _GZIP_MAGIC:
-        return stream
-    # Closing the gzip reader closes ``stream`` too (open_source(stream) would leave it open and let go
-    # of it, so the garbage collector found it with ``raw`` still open: a ResourceWarning).
-    return _maybe_gunzip(stream)
+def _whole(line: bytes | Oversized) -> bool:
+    return not isinstance(line, Oversized) and line.endswith(b"\n")
+
+
+@contextlib.contextmanager
+def _buffered_source(raw: IO[bytes]) -> Iterator[IO[bytes]]:
+    """``raw`` (an unbuffered file, left open) through a large buffer, decompressed if it is gzip."""
+    with io.BufferedReader(cast(io.RawIOBase, raw), READ_BUFFER_BYTES) as stream:
+        if stream.peek(2)[:2] != _GZIP_MAGIC:
+            yield stream
+            return
+        with open_source(stream) as decompressed:  # (leaves stream to the outer with)
+            yield decompressed
 
 
 def _decode_reason(exc: Exception) -> str:

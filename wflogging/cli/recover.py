@@ -5,11 +5,24 @@ from __future__ import annotations
 from typing import TextIO
 
 from wflogging.journal import Recovery, recover
+from wflogging.terminal import visible
 
 
 def run_recover(events_file: str, journal_dir: str | None, out: TextIO) -> Recovery:
-    """Recover, then say what was done, one line per note (all printing of logged text is here)."""
-    result = recover(events_file, journal_dir=journal_dir)
+    """Recover, then say what was done (task ids and agents are logged text: shown escaped)."""
+    return _report(recover(events_file, journal_dir=journal_dir), _Escaped(out))
+
+
+class _Escaped:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> None:
+        self._out.write(visible(text))
+
+
+def _report(result: Recovery, out: _Escaped) -> Recovery:
+    """One line per note (all printing of logged text is here)."""
     for task, event in result.recovered:
         header = task.header
         out.write(

@@ -67,6 +67,7 @@ from wflogging.cli.inputs import (
     read_line_batches,
     torn_line,
 )
+from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine, parse_line
 
 __all__ = ["ReportBuilder", "ReportFilter", "parse_moment"]
@@ -951,6 +952,7 @@ class ReportBuilder:
         *,
         parser: str = "fastest",
         on_torn: Callable[[TornLine], None] | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         """Count every entry of every path in turn (``-`` is standard input).
 
@@ -961,7 +963,7 @@ class ReportBuilder:
         :meth:`_add_lines_fast`). Every parser gives the same report. Torn lines
         are counted in :attr:`unreadable` and handed to ``on_torn``.
         """
-        self.read_items(read_line_batches(paths, progress), parser=parser, on_torn=on_torn)
+        self.read_items(read_line_batches(paths, progress, max_line_bytes), parser=parser, on_torn=on_torn)
 
     def read_items(
         self,

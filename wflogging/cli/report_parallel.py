@@ -40,6 +40,7 @@ import attrs
 
 from wflogging.cli.inputs import BATCH_BYTES, LineBatch, Progress, read_line_batches
 from wflogging.cli.report import ReportBuilder, ReportFilter, Section, Tally
+from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine
 
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ def read_parallel(
     *,
     on_torn: Callable[[TornLine], None] | None = None,
     chunk_bytes: int | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> None:
     """:meth:`ReportBuilder.read` over ``jobs`` processes, into ``builder`` (a fresh one).
 
@@ -173,10 +175,11 @@ def read_parallel(
     chunks = parallel_chunks(paths, jobs, chunk_bytes=chunk_bytes)
     replay = _replayer(builder)
     if not chunks or (builder.observer is not None and replay is None):
-        builder.read(paths, progress, on_torn=on_torn)
+        builder.read(paths, progress, on_torn=on_torn, max_line_bytes=max_line_bytes)
         return
-    options = _BuilderOptions.of(builder, observe=replay is not None)
+    options = _BuilderOptions.of(builder, observe=replay is not None, max_line_bytes=max_line_bytes)
     first_torn: list[TornLine] = []
+    observed: list[list[tuple[Any, list[int | None]]]] = []
     saturated = False
     lines = LineNumbers()
     for index, (chunk, result) in enumerate(in_processes(_read_chunk, chunks, jobs, options, progress)):
@@ -186,13 +189,16 @@ def read_parallel(
             saturated = True
         if not saturated:
             merge_builder(builder, part)
-            if replay is not None:
-                for event, keys in result.observed or ():
-                    replay(event, keys)
+            observed.append(result.observed or [])
     if saturated:  # see the module docstring: read again, in one process
-        builder.__init__(builder.filter, **options.keywords())  # type: ignore[misc]
-        builder.read(paths, progress, on_torn=on_torn)
+        observer = builder.observer
+        builder.__init__(builder.filter, observer=observer, **options.keywords())  # type: ignore[misc]
+        builder.read(paths, progress, on_torn=on_torn, max_line_bytes=max_line_bytes)
         return
+    if replay is not None:  # only now: a saturated reading, read again, must not have counted them
+        for part_events in observed:
+            for event, keys in part_events:
+                replay(event, keys)
     _replay_torn(builder, first_torn, on_torn)
 
 
@@ -302,10 +308,11 @@ class _BuilderOptions:
     prompt_memory: int
     detailed_runs: int
     observe: bool = False  # keep each counted event for the caller's observer to replay
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @classmethod
-    def of(cls, builder: ReportBuilder, *, observe: bool = False) -> _BuilderOptions:
-        return cls(builder.filter, builder._prompt_memory, builder._detailed_runs, observe)
+    def of(cls, builder: ReportBuilder, *, observe: bool = False, max_line_bytes: int) -> _BuilderOptions:
+        return cls(builder.filter, builder._prompt_memory, builder._detailed_runs, observe, max_line_bytes)
 
     def keywords(self) -> dict[str, int]:
         return {"prompt_memory": self.prompt_memory, "detailed_runs": self.detailed_runs}
@@ -361,7 +368,10 @@ def _read_chunk(_index: int, chunk: Chunk, options: _BuilderOptions) -> ChunkRes
         if len(torn) < _TORN_SHOWN:
             torn.append(item)
 
-    lines = LineCounter(read_line_batches([chunk.path]) if chunk.end is None else range_batches(chunk))
+    limit = options.max_line_bytes
+    lines = LineCounter(
+        read_line_batches([chunk.path], None, limit) if chunk.end is None else range_batches(chunk, limit)
+    )
     builder.read_items(lines, on_torn=keep_torn)
     builder._fold()  # the floats still pending, as exact sums: a third less to send back
     builder.observer = None  # a local function: it cannot go back to the caller, and is done with
@@ -381,7 +391,9 @@ class LineCounter:
             yield item
 
 
-def range_batches(chunk: Chunk) -> Iterator[LineBatch | TornLine]:
+def range_batches(
+    chunk: Chunk, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[LineBatch | TornLine]:
     """The lines of a byte range of a plain file, as :func:`~wflogging.cli.inputs.read_line_batches` reads
     a whole one: line numbers count from the range's first line, offsets from the start of the file."""
     from wflogging.cli.inputs import _file_batches  # the plain-file reader, given a range instead of a file
@@ -390,7 +402,7 @@ def range_batches(chunk: Chunk) -> Iterator[LineBatch | TornLine]:
     with open(chunk.path, "rb", buffering=0) as raw:
         raw.seek(chunk.start)
         ranged = _Range(raw, chunk.end - chunk.start)
-        for item in _file_batches(ranged, chunk.path, None):  # type: ignore[arg-type]
+        for item in _file_batches(ranged, chunk.path, None, max_line_bytes):  # type: ignore[arg-type]
             if isinstance(item, TornLine):
                 yield attrs.evolve(item, offset=item.offset + chunk.start)
             else:

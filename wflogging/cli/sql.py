@@ -24,6 +24,7 @@ from wflogging.cli.inputs import InputError, Progress, check_inputs
 from wflogging.cli.report_parallel import available_cores
 from wflogging.cli.tables import create_views, load_duckdb, stage_tables, staging_directory
 from wflogging.reader import TornLine
+from wflogging.terminal import visible
 
 __all__ = ["FORMATS", "expand_inputs", "run_sql", "warn_unreadable"]
 
@@ -71,8 +72,11 @@ def warn_unreadable(stream: TextIO | None = None) -> tuple[Callable[[TornLine], 
         seen += 1
         if seen <= _TORN_SHOWN:
             out.write(
-                f"wflogging: warning: {item.source}:{item.line_number}: skipped a torn line at byte "
-                f"{item.offset}: {item.reason}\n"
+                visible(
+                    f"wflogging: warning: {item.source}:{item.line_number}: skipped a torn line at byte "
+                    f"{item.offset}: {item.reason}"
+                )
+                + "\n"
             )
 
     def total(count: int) -> None:
@@ -181,7 +185,8 @@ def _write_json(
 def _write_table(columns: list[str], rows: Iterator[tuple[Any, ...]], out: TextIO) -> None:
     """Columns padded to their widest value; numbers aligned right, NULL shown as ``NULL``."""
     values = list(rows)
-    texts = [["NULL" if value is None else _text(value) for value in row] for row in values]
+    # Cells hold logged text (prompts, completions): escaped for the terminal, as every table we print.
+    texts = [["NULL" if value is None else visible(_text(value)) for value in row] for row in values]
     numeric = [
         any(value is not None for value in column)
         and all(value is None or _is_number(value) for value in column)

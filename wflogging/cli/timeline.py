@@ -23,11 +23,11 @@ import json
 import os
 import zlib
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from wflogging import schema
 from wflogging.cli.inputs import InputError
+from wflogging.cli.outputs import write_private_text
 from wflogging.cli.render import money, seconds, short_id
 from wflogging.cli.report import ReportBuilder, ReportFilter, read_cost
 from wflogging.cli.timeline_scale import MIN_TASK_PX, Scale, build_scale
@@ -73,7 +73,7 @@ def _list_runs(counts: dict[str, int]) -> str:
 
 def write_timeline(entries: list[dict[str, Any]], run_id: str, output: str | os.PathLike[str]) -> None:
     """Write the page for ``entries`` (one run's) to ``output``."""
-    Path(output).write_text(render_timeline(entries, run_id), encoding="utf-8")
+    write_private_text(output, render_timeline(entries, run_id))  # 0600: it holds the prompts
 
 
 def _moment(value: object) -> dt.datetime | None:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from wflogging.reader import EventLine, TornLine
+from wflogging.terminal import visible
 
 __all__ = ["Finding", "findings", "write_findings"]
 
@@ -62,6 +63,11 @@ def write_findings(items: Iterable[EventLine | TornLine], out: TextIO, *, as_jso
 
 
 def _describe(finding: Finding) -> str:
+    """The finding for people; logged text in it (ids, paths, quoted values) shown escaped."""
+    return visible(_describe_raw(finding))
+
+
+def _describe_raw(finding: Finding) -> str:
     where = f"{finding['file']}:{finding['line']}"
     if finding["kind"] == "torn":
         return (
