@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wflogging.cli.inputs import InputError, Progress, check_inputs, read_inputs
+from wflogging.cli.inputs import InputError, Progress, check_inputs, expand_inputs, read_inputs
 from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import EventLine, TornLine
 from wflogging.terminal import visible
@@ -37,7 +37,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
-_FILES_HELP = "event files (.jsonl, rotated, .gz); - for standard input"
+_FILES_HELP = "event files (.jsonl, rotated, .gz; a quoted glob is expanded); - for standard input"
 
 
 class _VersionAction(argparse.Action):
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "answer), with typed columns (docs: Querying events with SQL). Needs pip install 'wflogging[sql]'.",
     )
     sql.add_argument("query", metavar="QUERY", help='the SQL query, e.g. "SELECT count(*) FROM events"')
-    sql.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; a quoted glob is expanded")
+    sql.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     sql.set_defaults(handler=_sql)
 
@@ -214,7 +214,7 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "JSONL. --parquet DIR: the events, llm_calls and human_feedback tables as date-partitioned "
         "Parquet files for a warehouse.",
     )
-    export.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP + "; quoted globs are expanded")
+    export.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
     export_target = export.add_mutually_exclusive_group(required=True)
     export_target.add_argument(
         "--otlp-endpoint",
@@ -302,6 +302,7 @@ def _error(message: str) -> None:
 def _items(
     files: Sequence[str], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[EventLine | TornLine]:
+    files = expand_inputs(files)
     check_inputs(files)
     return read_inputs(files, Progress(), max_line_bytes)
 
@@ -330,6 +331,7 @@ def _report(args: argparse.Namespace) -> int:
     prices = None if args.prices is None else _load_prices(args.prices)
     findings = FindingsCollector()
     builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until), observer=findings.observe)
+    args.files = expand_inputs(args.files)
     check_inputs(args.files)
 
     def warn_torn(item: TornLine) -> None:
@@ -524,14 +526,12 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from wflogging.cli.export_otlp import expand_globs
-
     if args.parquet is not None:
         from wflogging.cli.export_parquet import export_parquet
 
         export_parquet(args.files, args.parquet)  # expands quoted globs itself
         return EXIT_OK
-    args.files = expand_globs(args.files)
+    args.files = expand_inputs(args.files)
     if args.otlp_endpoint is not None:
         return _export_otlp(args)
     from wflogging.cli.export_evals import export_evals

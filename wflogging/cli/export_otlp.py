@@ -19,13 +19,13 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
-from wflogging.cli.inputs import InputError, Progress, check_inputs, read_inputs
+from wflogging.cli.inputs import InputError, Progress, check_inputs, expand_inputs, read_inputs
 from wflogging.reader import EventLine, TornLine
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["ExportSummary", "add_otlp_options", "expand_globs", "export_files", "write_summary"]
+__all__ = ["ExportSummary", "add_otlp_options", "export_files", "write_summary"]
 
 #: Spans handed to the exporter between two waits for the backend, so the batch
 #: processor's queue (2048 spans) never overflows and drops spans during a backfill.
@@ -96,7 +96,7 @@ def export_files(
         raise InputError(f"--sample: expected a whole number >= 1, got {options.sample}")
     if options.timeout is not None and options.timeout <= 0:
         raise InputError(f"--timeout: expected a positive number of seconds, got {options.timeout}")
-    files = expand_globs(files)
+    files = expand_inputs(files)
     check_inputs(files)
     resource: dict[str, str | bool | int | float] = {}
     if options.project:
@@ -199,25 +199,6 @@ class _rereadable:  # noqa: N801 - a context manager used like a function
     def __exit__(self, *exc: object) -> None:
         if self._spool is not None:
             os.unlink(self._spool)
-
-
-def expand_globs(files: Sequence[str]) -> list[str]:
-    """Names as given, with a quoted pattern (``'logs/events*.jsonl*'``) expanded, sorted.
-
-    A name that exists is taken as it is, even if it holds ``*``, ``?`` or ``[``.
-    """
-    import glob
-
-    expanded: list[str] = []
-    for name in files:
-        if name == "-" or os.path.lexists(name) or not glob.has_magic(name):
-            expanded.append(name)
-            continue
-        matches = sorted(glob.glob(name))
-        if not matches:
-            raise InputError(f"{name}: no file matches")
-        expanded.extend(matches)
-    return expanded
 
 
 def write_summary(summary: ExportSummary, endpoint: str, out: TextIO) -> None:

@@ -36,9 +36,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from wflogging.cli.inputs import InputError, Progress, check_inputs
+from wflogging.cli.inputs import InputError, Progress, check_inputs, expand_inputs
 from wflogging.cli.report_parallel import available_cores
-from wflogging.cli.sql import expand_inputs, one_line, warn_unreadable
+from wflogging.cli.sql import one_line, warn_unreadable
 from wflogging.cli.tables import (
     ORDINAL,
     TABLES,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import io
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "NotAnObject",
     "Progress",
     "check_inputs",
+    "expand_inputs",
     "read_inputs",
     "read_line_batches",
     "torn_line",
@@ -41,6 +43,30 @@ _SNIFF_BYTES = 4096
 
 class InputError(Exception):
     """An input cannot be read as events; the message is the one line shown to the user."""
+
+
+def expand_inputs(paths: Sequence[str]) -> list[str]:
+    """``paths`` with each quoted glob (``'logs/**/events*.jsonl*'``) expanded, in sorted order.
+
+    A shell expands an unquoted glob itself; a quoted one spares a command line too
+    long for thousands of files. A path that exists is taken as it is, even if its
+    name holds a ``*``. A glob takes files only: ``events.jsonl*`` also matches the
+    open-task journal's directory ``events.jsonl.open/``, which is not an events file.
+    A glob that matches no file is an error.
+    """
+    expanded: list[str] = []
+    for path in paths:
+        if path == "-" or not _GLOB_MAGIC.intersection(path) or os.path.lexists(path):
+            expanded.append(path)
+            continue
+        matches = sorted(match for match in glob.glob(path, recursive=True) if not os.path.isdir(match))
+        if not matches:
+            raise InputError(f"{path}: no file matches")
+        expanded += matches
+    return expanded
+
+
+_GLOB_MAGIC = frozenset("*?[")
 
 
 def check_inputs(paths: Sequence[str]) -> None:

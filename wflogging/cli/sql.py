@@ -12,15 +12,13 @@ import base64
 import csv
 import datetime as dt
 import decimal
-import glob
 import json
-import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
-from wflogging.cli.inputs import InputError, Progress, check_inputs
+from wflogging.cli.inputs import InputError, Progress, check_inputs, expand_inputs
 from wflogging.cli.report_parallel import available_cores
 from wflogging.cli.tables import create_views, load_duckdb, stage_tables, staging_directory
 from wflogging.reader import TornLine
@@ -35,31 +33,6 @@ _FETCH_ROWS = 2048
 
 #: Torn lines reported one by one before the rest are only counted (as ``wflogging report`` does).
 _TORN_SHOWN = 3
-
-_GLOB_MAGIC = frozenset("*?[")
-
-
-def expand_inputs(paths: Sequence[str]) -> list[str]:
-    """``paths`` with each quoted glob (``'logs/**/*.jsonl.gz'``) expanded, in sorted order.
-
-    A shell expands an unquoted glob itself; a quoted one spares a command line too
-    long for thousands of files. A path that exists is taken as it is, even if its
-    name holds a ``*``; a glob that matches no file is an error.
-    """
-    expanded: list[str] = []
-    for path in paths:
-        if path == "-" or not _GLOB_MAGIC.intersection(path) or _exists(path):
-            expanded.append(path)
-            continue
-        matches = sorted(glob.glob(path, recursive=True))
-        if not matches:
-            raise InputError(f"{path}: no file matches")
-        expanded += matches
-    return expanded
-
-
-def _exists(path: str) -> bool:
-    return os.path.lexists(path)
 
 
 def warn_unreadable(stream: TextIO | None = None) -> tuple[Callable[[TornLine], None], Callable[[int], None]]:
