@@ -173,3 +173,18 @@ def test_line_numbers_and_offsets_survive_skipped_blank_runs(
         seen = [(item.line_number, item.offset) for item in wflogging.read_events(path, max_line_bytes=2_000)]
         assert seen == _non_blank_lines(data)
         assert _batched_lines(path) == _non_blank_lines(data)
+
+
+@pytest.mark.parametrize("after", [1, 2, 500])
+def test_the_lines_after_a_skipped_long_line_are_all_read(tmp_path: Path, after: int) -> None:
+    """A line past the limit and past the read buffer, then short lines up to the end: every one counted."""
+    path = tmp_path / "events.jsonl"
+    tail = b"".join(_event_line(str(number)) for number in range(3, 3 + after))
+    path.write_bytes(_event_line("1") + _event_line("2", "z" * 3_000_000) + tail)
+    for jobs in ("1", "2"):
+        _, code, out = _peak_rss_mb(
+            "report", "--jobs", jobs, "--format", "json", "--max-line-bytes", str(1 << 20), str(path)
+        )
+        assert code == 0
+        report = json.loads(out)
+        assert (report["unreadable_lines"], report["overall"]["events"]) == (1, 1 + after)

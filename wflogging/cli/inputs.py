@@ -310,6 +310,7 @@ def _file_batches(
     """
     buffer = bytearray(BATCH_BYTES)
     held = 0  # bytes of a line not yet finished, at the start of the buffer
+    unscanned = False  # whether the held bytes may hold whole lines (what followed a skipped line)
     line_number = 1
     offset = 0
     while True:
@@ -319,16 +320,18 @@ def _file_batches(
                 reason = oversized_reason(length, max_line_bytes)
                 yield TornLine(name, line_number, offset, length, reason, head)
                 line_number, offset = line_number + 1, offset + consumed
+                unscanned = held > 0
                 continue
             larger = bytearray(min(2 * len(buffer), max_line_bytes + 1))  # (older views keep the old one)
             larger[:held] = buffer
             buffer = larger
         with memoryview(buffer) as whole, whole[held:] as free:
             got = raw.readinto(free)
-        if not got:
+        if not got and not unscanned:
             break
         end = held + got
-        cut = buffer.rfind(b"\n", held, end) + 1
+        cut = buffer.rfind(b"\n", 0 if unscanned else held, end) + 1
+        unscanned = False
         if cut:
             view = memoryview(buffer)
             utf8 = _all_utf8(buffer, view, cut)

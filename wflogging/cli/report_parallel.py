@@ -144,15 +144,30 @@ def _line_starts(path: str, size: int, chunk_bytes: int) -> list[int]:
     with open(path, "rb") as stream:
         target = chunk_bytes
         while target < size:
-            stream.seek(target - 1)
-            stream.readline()  # the rest of the line that byte target - 1 is in (its newline included)
-            start = stream.tell()
+            start = _after_newline(stream, target - 1)  # the line that byte target - 1 is in ends there
             if start >= size:
                 break
             if start > starts[-1]:
                 starts.append(start)
             target = max(start, target) + chunk_bytes
     return starts
+
+
+def _after_newline(stream: io.BufferedReader, position: int) -> int:
+    """The offset just past the first newline at or after ``position`` (the file's size if none).
+
+    Read a block at a time, never a whole line: the line may be longer than the memory the
+    report is allowed (a torn line of gigabytes is read past, as the reader does).
+    """
+    stream.seek(position)
+    while True:
+        block = stream.read(1 << 16)
+        if not block:
+            return stream.tell()
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(block)
 
 
 def read_parallel(
