@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wflogging
+import wflogging.reader
 from tests.conftest import valid_fields
 from wflogging.cli.inputs import LineBatch, read_line_batches
 
@@ -188,3 +189,34 @@ def test_the_lines_after_a_skipped_long_line_are_all_read(tmp_path: Path, after:
         assert code == 0
         report = json.loads(out)
         assert (report["unreadable_lines"], report["overall"]["events"]) == (1, 1 + after)
+
+
+def test_a_gzip_bomb_stops_at_the_ratio_limit(tmp_path: Path) -> None:
+    """160 MiB of blank lines in ~160 KB of gzip: one clear line and exit 2, in bounded time and memory."""
+    bomb = tmp_path / "events.jsonl.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as out:
+        for _ in range(160):
+            out.write(b"\n" * (1 << 20))
+    for command in ("validate", "report"):
+        done = subprocess.run(
+            [sys.executable, "-m", "wflogging", command, str(bomb)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2
+        (line,) = done.stderr.splitlines()
+        assert line.startswith(f"wflogging: error: {bomb}: gzip data expands more than 256:1")
+    with pytest.raises(wflogging.reader.GzipExpansionError):
+        list(wflogging.read_events(bomb))
+
+
+def test_an_ordinary_gzip_of_repeated_events_is_read_whole(tmp_path: Path) -> None:
+    """Exact duplicate events (about 85:1) stay under the ratio limit, past the free first 64 MiB."""
+    events = b"".join(_event_line(str(number % 7)) for number in range(200_000))
+    assert len(events) > wflogging.reader.GZIP_FREE_BYTES
+    packed = tmp_path / "events.jsonl.gz"
+    packed.write_bytes(gzip.compress(events, compresslevel=9))
+    assert len(events) / packed.stat().st_size < wflogging.reader.GZIP_RATIO_LIMIT
+    assert sum(1 for _ in wflogging.read_events(packed)) == 200_000

@@ -27,6 +27,7 @@ same rules the library writes by::
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
@@ -41,7 +42,16 @@ from wflogging.lines import CUT_SHORT, DEFAULT_MAX_LINE_BYTES, Oversized, bounde
 from wflogging.model import TaskEvent
 from wflogging.schema import FIELD_ORDER, FieldError, Problem
 
-__all__ = ["EventLine", "TornLine", "entry_problems", "open_source", "parse_line", "read_events"]
+__all__ = [
+    "GZIP_RATIO_LIMIT",
+    "EventLine",
+    "GzipExpansionError",
+    "TornLine",
+    "entry_problems",
+    "open_source",
+    "parse_line",
+    "read_events",
+]
 
 #: What :func:`read_events` reads: a path, ``"-"`` for standard input, or an open binary file.
 Source = str | os.PathLike[str] | IO[bytes]
@@ -159,12 +169,57 @@ def _maybe_gunzip(stream: IO[bytes]) -> IO[bytes]:
     return stream
 
 
-class _GzipOwning(gzip.GzipFile):
-    """A ``GzipFile`` that also closes the stream it decompresses."""
+#: A gzip source may expand to at most this many times the compressed bytes read so far
+#: (plus :data:`GZIP_FREE_BYTES`): event logs compress about 5-25:1, a file of exact duplicate
+#: lines about 85:1, while deflate allows some 1,032:1 (a "decompression bomb" of blank lines).
+#: Past it, reading stops with :class:`GzipExpansionError`: memory and time stay bounded by the
+#: compressed size. The CLI's ``--max-gzip-ratio`` sets it.
+GZIP_RATIO_LIMIT = 256
+#: Decompressed bytes always allowed, whatever the ratio (small files compress unevenly).
+GZIP_FREE_BYTES = 64 << 20
+
+
+class GzipExpansionError(OSError):
+    """A gzip source expands past :data:`GZIP_RATIO_LIMIT`: reading it stops there."""
+
+
+class _Counted:
+    """The compressed stream under a ``GzipFile``, counting the bytes it hands over."""
 
     def __init__(self, stream: IO[bytes]) -> None:
-        super().__init__(fileobj=stream, mode="rb")
+        self._stream = stream
+        self.read_bytes = 0
+        self.name = getattr(stream, "name", "")
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+class _GzipOwning(gzip.GzipFile):
+    """A ``GzipFile`` that also closes the stream it decompresses, and bounds its expansion."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._counted = _Counted(stream)
+        super().__init__(fileobj=cast(IO[bytes], self._counted), mode="rb")
         self._owned = stream
+        self._given = 0
+        self._ratio = GZIP_RATIO_LIMIT
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self._given += len(data)
+        if self._given > GZIP_FREE_BYTES and self._given > self._ratio * self._counted.read_bytes:
+            name = getattr(self._owned, "name", "")
+            raise GzipExpansionError(
+                errno.EFBIG,
+                f"gzip data expands more than {self._ratio}:1 ({self._given:,} bytes from "
+                f"{self._counted.read_bytes:,}; a decompression bomb?): stopped reading "
+                "(--max-gzip-ratio allows more)",
+                str(name) if isinstance(name, str) and name else None,
+            )
+        return data
 
     def close(self) -> None:
         try:

@@ -19,9 +19,10 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wflogging import reader
 from wflogging.cli.inputs import InputError, Progress, check_inputs, expand_inputs, read_inputs
 from wflogging.lines import DEFAULT_MAX_LINE_BYTES
-from wflogging.reader import EventLine, TornLine
+from wflogging.reader import GZIP_RATIO_LIMIT, EventLine, TornLine
 from wflogging.terminal import visible
 
 if TYPE_CHECKING:
@@ -269,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    if getattr(args, "max_gzip_ratio", None) is not None:
+        reader.GZIP_RATIO_LIMIT = args.max_gzip_ratio  # read as each gzip input is opened
     try:
         return handler(args)
     except InputError as exc:
@@ -292,6 +295,14 @@ def _add_line_limit(command: argparse.ArgumentParser) -> None:
         metavar="N",
         help="skip (and count as torn) any line longer than N bytes, so memory stays bounded "
         "(default: %(default)s, 64 MiB)",
+    )
+    command.add_argument(
+        "--max-gzip-ratio",
+        type=_positive_int,
+        default=GZIP_RATIO_LIMIT,
+        metavar="R",
+        help="stop reading a gzip input that expands more than R times its compressed size past "
+        "the first 64 MiB, so time stays bounded (default: %(default)s; event logs compress ~5-25:1)",
     )
 
 
