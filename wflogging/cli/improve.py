@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from wflogging.cli.render import money, seconds, short_id
+from wflogging.cli.report import _from_units, _units
 
 if TYPE_CHECKING:
     from wflogging.cli.report import _Event
@@ -52,8 +53,12 @@ _MIN_COST_RISE = 0.0001
 _MIN_DURATION_RISE = 1.0
 
 
+# Money and durations are summed as exact integers (the report's units): sums that do not depend
+# on the order of the events, so the findings of several processes merge into the same figures.
+
+
 class _Prompt:
-    __slots__ = ("agent", "calls", "cost", "first_run", "later_cost", "runs", "task")
+    __slots__ = ("agent", "calls", "cost", "first_cost", "first_run", "runs", "task")
 
     def __init__(self, task: str, agent: str, run: str) -> None:
         self.task = task
@@ -61,18 +66,35 @@ class _Prompt:
         self.first_run = run
         self.runs = {run}
         self.calls = 0
-        self.cost = 0.0
-        self.later_cost = 0.0  # the calls in runs after the first: what a cache would save
+        self.cost = 0  # units
+        self.first_cost = 0  # units, of the calls in the first run: the rest is what a cache saves
+
+    @property
+    def later_cost(self) -> float:
+        return _from_units(self.cost - self.first_cost)
+
+    def merge(self, later: _Prompt) -> None:
+        self.runs |= later.runs
+        self.calls += later.calls
+        self.cost += later.cost
+        if later.first_run == self.first_run:
+            self.first_cost += later.first_cost
 
 
 class _Totals:
     __slots__ = ("cost", "duration", "events", "failed")
 
     def __init__(self) -> None:
-        self.cost = 0.0
-        self.duration = 0.0
+        self.cost = 0  # units
+        self.duration = 0  # units
         self.events = 0
         self.failed = 0
+
+    def merge(self, later: _Totals) -> None:
+        self.cost += later.cost
+        self.duration += later.duration
+        self.events += later.events
+        self.failed += later.failed
 
 
 class _Run:
@@ -84,6 +106,17 @@ class _Run:
         self.last = ""
         self.tasks: dict[str, _Totals] = {}
         self.agents: dict[str, _Totals] = {}
+
+    def merge(self, later: _Run) -> None:
+        if later.first and (not self.first or later.first < self.first):
+            self.first = later.first
+        self.last = max(self.last, later.last)
+        for mine, theirs in ((self.tasks, later.tasks), (self.agents, later.agents)):
+            for name, totals in theirs.items():
+                if name in mine:
+                    mine[name].merge(totals)
+                else:
+                    mine[name] = totals
 
 
 def prompt_keys(calls: Sequence[Any]) -> list[int | None]:
@@ -99,18 +132,44 @@ class FindingsCollector:
     def __init__(self, *, prompt_memory: int = 100_000) -> None:
         self._prompt_memory = prompt_memory
         self._prompts: dict[int, _Prompt] = {}
-        self._retries: dict[tuple[str, str, str], list[float]] = {}  # -> [events, extra calls, cost]
+        self._retries: dict[tuple[str, str, str], list[int]] = {}  # -> [events, extra calls, cost units]
         self._runs: dict[str, _Run] = {}
+        #: Whether a prompt was left out because ``prompt_memory`` was full.
+        self.saturated = False
 
     def observe(self, event: _Event, calls: Sequence[Any]) -> None:
         """Count one event the report counts (``calls``: its ``llm_trace`` items)."""
         self.observe_keys(event, prompt_keys(calls))
 
-    def observe_keys(self, event: _Event, keys: Sequence[int | None]) -> None:
-        """:meth:`observe`, given the calls' prompt fingerprints (:func:`prompt_keys`).
+    def merge(self, later: FindingsCollector) -> None:
+        """Add what ``later`` saw of the events after those this collector saw (``report --jobs``).
 
-        What ``report --jobs N`` replays, in the input's order, from what its workers saw.
+        The result is what one collector seeing all the events in order would hold, as long as
+        neither left a prompt out (:attr:`saturated`): the caller reads again in one process then.
         """
+        for run_id, run in later._runs.items():
+            if run_id in self._runs:
+                self._runs[run_id].merge(run)
+            else:
+                run.order = len(self._runs)
+                self._runs[run_id] = run
+        for key, (events, extra, cost) in later._retries.items():
+            seen = self._retries.setdefault(key, [0, 0, 0])
+            seen[0] += events
+            seen[1] += extra
+            seen[2] += cost
+        for fingerprint, prompt in later._prompts.items():
+            mine = self._prompts.get(fingerprint)
+            if mine is not None:
+                mine.merge(prompt)
+            elif len(self._prompts) < self._prompt_memory:
+                self._prompts[fingerprint] = prompt
+            else:
+                self.saturated = True
+        self.saturated = self.saturated or later.saturated
+
+    def observe_keys(self, event: _Event, keys: Sequence[int | None]) -> None:
+        """:meth:`observe`, given the calls' prompt fingerprints (:func:`prompt_keys`)."""
         run = self._runs.get(event.run_id)
         if run is None:
             run = self._runs[event.run_id] = _Run(len(self._runs))
@@ -118,19 +177,19 @@ class FindingsCollector:
             run.first = event.start
         if event.end is not None and event.end > run.last:
             run.last = event.end
-        cost = float(event.cost.usd) if event.cost.usd is not None else 0.0
+        cost = event.cost_units or 0
         for totals in (
             run.tasks.setdefault(event.task_id, _Totals()),
             run.agents.setdefault(event.agent, _Totals()),
         ):
             totals.cost += cost
-            totals.duration += event.duration
+            totals.duration += event.duration_units
             totals.events += 1
             totals.failed += event.status == "Failed"
         if event.models:
             per_call = _cost_per_call(event)
             self._count_retries(event, per_call)
-            self._count_prompts(event, keys, per_call)
+            self._count_prompts(event, keys, {model: _units(cost) for model, cost in per_call.items()})
 
     def _count_retries(self, event: _Event, per_call: dict[str, float]) -> None:
         counts: dict[str, int] = {}
@@ -138,12 +197,12 @@ class FindingsCollector:
             counts[model] = counts.get(model, 0) + 1
         for model, count in counts.items():
             if count > 1:
-                seen = self._retries.setdefault((event.task_id, event.agent, model), [0, 0, 0.0])
+                seen = self._retries.setdefault((event.task_id, event.agent, model), [0, 0, 0])
                 seen[0] += 1
                 seen[1] += count - 1
-                seen[2] += (count - 1) * per_call.get(model, 0.0)
+                seen[2] += _units((count - 1) * per_call.get(model, 0.0))
 
-    def _count_prompts(self, event: _Event, keys: Sequence[int | None], per_call: dict[str, float]) -> None:
+    def _count_prompts(self, event: _Event, keys: Sequence[int | None], per_call: dict[str, int]) -> None:
         prompts = self._prompts
         for key, model in zip(keys, event.models, strict=False):
             if key is None:
@@ -151,14 +210,16 @@ class FindingsCollector:
             seen = prompts.get(key)
             if seen is None:
                 if len(prompts) >= self._prompt_memory:
+                    self.saturated = True
                     continue
                 seen = prompts[key] = _Prompt(event.task_id, event.agent, event.run_id)
-            cost = per_call.get(model, 0.0)
+            cost = per_call.get(model, 0)
             seen.calls += 1
             seen.cost += cost
-            if event.run_id != seen.first_run:
+            if event.run_id == seen.first_run:
+                seen.first_cost += cost
+            else:
                 seen.runs.add(event.run_id)
-                seen.later_cost += cost
 
     def findings(self, overall: dict[str, Any], files: Sequence[str]) -> list[dict[str, Any]]:
         """The findings (see the module docstring), each ``{"kind", "text", "figures", "command"}``."""
@@ -208,6 +269,7 @@ class FindingsCollector:
 
     def _retry_findings(self, where: str) -> list[dict[str, Any]]:
         rows = sorted(self._retries.items(), key=lambda item: (-item[1][2], -item[1][1], item[0]))
+        converted = [(key, (events, extra, _from_units(cost))) for key, (events, extra, cost) in rows]
         return [
             {
                 "kind": "retry",
@@ -224,7 +286,7 @@ class FindingsCollector:
                 },
                 "command": f"wflogging show --task {shlex.quote(task)} {where}",
             }
-            for (task, agent, model), (events, extra, cost) in rows[:LIMIT]
+            for (task, agent, model), (events, extra, cost) in converted[:LIMIT]
         ]
 
     def _rise_findings(self, where: str) -> list[dict[str, Any]]:
@@ -294,11 +356,17 @@ def _cost_per_call(event: _Event) -> dict[str, float]:
 def _rises(kind: str, name: str, now: _Totals, history: list[_Totals]) -> list[dict[str, Any]]:
     rows = []
     for figure, value, base, minimum, show in (
-        ("cost", now.cost, statistics.median(t.cost for t in history), _MIN_COST_RISE, money),
+        (
+            "cost",
+            _from_units(now.cost),
+            statistics.median(_from_units(t.cost) for t in history),
+            _MIN_COST_RISE,
+            money,
+        ),
         (
             "duration",
-            now.duration,
-            statistics.median(t.duration for t in history),
+            _from_units(now.duration),
+            statistics.median(_from_units(t.duration) for t in history),
             _MIN_DURATION_RISE,
             seconds,
         ),

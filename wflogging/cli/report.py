@@ -919,8 +919,6 @@ class ReportBuilder:
         self._detailed_runs = detailed_runs
         self.runs_detailed = True
         self._unfiltered = self.filter.run is None and self.filter.since is None and self.filter.until is None
-        # An observer sees each event, so none may take the inlined path that skips _add_event.
-        self._unfiltered = self._unfiltered and observer is None
 
     def add_all(self, entries: Iterable[Mapping[str, Any]]) -> None:
         for entry in entries:
@@ -1048,6 +1046,7 @@ class ReportBuilder:
         prompt_memory = self._prompt_memory
         remembered = prompts.get
         fingerprint = _fingerprint_literal
+        observer = self.observer  # sees each event as _add_event would hand it over
         call_models: list[str] = []  # the model of every LLM call, counted at the end
         count_model = call_models.append
         order = self._count
@@ -1224,6 +1223,8 @@ class ReportBuilder:
                         seen[4] = [run_id]
                     else:
                         others.append(run_id)
+            if observer is not None:
+                observer(_fast_event(entry), calls)
             rest = [usd]
             rest_input = input_tokens
             rest_output = output_tokens

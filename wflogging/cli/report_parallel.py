@@ -100,14 +100,14 @@ class Chunk(NamedTuple):
 class ChunkResult(NamedTuple):
     """What a worker sends back: its builder, the first torn lines it met, and the lines it read.
 
-    With an observer on the caller's builder (the report's findings), also each event the
-    builder counted, with its calls' prompt fingerprints, in order: the caller replays them.
+    With the report's findings observing the caller's builder, also the findings of this
+    chunk (a :class:`~wflogging.cli.improve.FindingsCollector`): the caller merges them in order.
     """
 
     builder: ReportBuilder
     torn: list[TornLine]
     lines: int
-    observed: list[tuple[Any, list[int | None]]] | None = None
+    findings: Any = None
 
 
 def plan_chunks(paths: Sequence[str], jobs: int, *, chunk_bytes: int | None = None) -> list[Chunk]:
@@ -188,13 +188,14 @@ def read_parallel(
     reading calls it for them.
     """
     chunks = parallel_chunks(paths, jobs, chunk_bytes=chunk_bytes)
-    replay = _replayer(builder)
-    if not chunks or (builder.observer is not None and replay is None):
+    findings = _findings_of(builder)
+    if not chunks or (builder.observer is not None and findings is None):
         builder.read(paths, progress, on_torn=on_torn, max_line_bytes=max_line_bytes)
         return
-    options = _BuilderOptions.of(builder, observe=replay is not None, max_line_bytes=max_line_bytes)
+    findings_memory = None if findings is None else findings._prompt_memory
+    options = _BuilderOptions.of(builder, findings_memory=findings_memory, max_line_bytes=max_line_bytes)
     first_torn: list[TornLine] = []
-    observed: list[list[tuple[Any, list[int | None]]]] = []
+    parts_findings: list[Any] = []
     saturated = False
     lines = LineNumbers()
     for index, (chunk, result) in enumerate(in_processes(_read_chunk, chunks, jobs, options, progress)):
@@ -202,18 +203,19 @@ def read_parallel(
         part = result.builder
         if index and len(part._prompts) >= part._prompt_memory:
             saturated = True
+        if result.findings is not None and result.findings.saturated:
+            saturated = True  # a chunk left a prompt out that one process might have counted
         if not saturated:
             merge_builder(builder, part)
-            observed.append(result.observed or [])
+            parts_findings.append(result.findings)
     if saturated:  # see the module docstring: read again, in one process
         observer = builder.observer
         builder.__init__(builder.filter, observer=observer, **options.keywords())  # type: ignore[misc]
         builder.read(paths, progress, on_torn=on_torn, max_line_bytes=max_line_bytes)
         return
-    if replay is not None:  # only now: a saturated reading, read again, must not have counted them
-        for part_events in observed:
-            for event, keys in part_events:
-                replay(event, keys)
+    if findings is not None:  # only now: a saturated reading, read again, must not have counted them
+        for part in parts_findings:
+            findings.merge(part)
     _replay_torn(builder, first_torn, on_torn)
 
 
@@ -228,16 +230,17 @@ def prompt_fingerprints_agree_across_processes() -> bool:
     return report._xxh3 is not None or _start_method() == "fork"
 
 
-def _replayer(builder: ReportBuilder) -> Callable[[Any, list[int | None]], None] | None:
-    """How to replay the workers' events to the builder's observer (``None``: it has no such way).
+def _findings_of(builder: ReportBuilder) -> Any:
+    """The report's findings observing ``builder`` (``None``: no observer, or one of another kind).
 
-    An observer that can take the calls' prompt fingerprints instead of the calls
-    (:meth:`wflogging.cli.improve.FindingsCollector.observe_keys`) sees every event, in the
-    input's order, as in one process; another observer makes the reading stay in one process.
+    Each worker keeps findings of its own, merged here in the input's order
+    (:meth:`wflogging.cli.improve.FindingsCollector.merge`); another observer makes the
+    reading stay in one process, where it sees every event in order.
     """
+    from wflogging.cli.improve import FindingsCollector
+
     owner = getattr(builder.observer, "__self__", None)
-    replay: Callable[[Any, list[int | None]], None] | None = getattr(owner, "observe_keys", None)
-    return replay
+    return owner if isinstance(owner, FindingsCollector) else None
 
 
 def parallel_chunks(paths: Sequence[str], jobs: int, *, chunk_bytes: int | None = None) -> list[Chunk]:
@@ -322,12 +325,16 @@ class _BuilderOptions:
     report_filter: ReportFilter
     prompt_memory: int
     detailed_runs: int
-    observe: bool = False  # keep each counted event for the caller's observer to replay
+    findings_memory: int | None = None  # a worker keeps findings of its own (this prompt memory)
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @classmethod
-    def of(cls, builder: ReportBuilder, *, observe: bool = False, max_line_bytes: int) -> _BuilderOptions:
-        return cls(builder.filter, builder._prompt_memory, builder._detailed_runs, observe, max_line_bytes)
+    def of(
+        cls, builder: ReportBuilder, *, findings_memory: int | None = None, max_line_bytes: int
+    ) -> _BuilderOptions:
+        return cls(
+            builder.filter, builder._prompt_memory, builder._detailed_runs, findings_memory, max_line_bytes
+        )
 
     def keywords(self) -> dict[str, int]:
         return {"prompt_memory": self.prompt_memory, "detailed_runs": self.detailed_runs}
@@ -366,17 +373,12 @@ def _start_method() -> str:
 
 def _read_chunk(_index: int, chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
     """Read one chunk into a builder of its own (this runs in a worker process)."""
-    observed: list[tuple[Any, list[int | None]]] | None = None
-    if options.observe:
-        from wflogging.cli.improve import prompt_keys
+    findings = None
+    if options.findings_memory is not None:
+        from wflogging.cli.improve import FindingsCollector
 
-        kept: list[tuple[Any, list[int | None]]] = []
-        observed = kept
-
-        def keep(event: Any, calls: Sequence[Any]) -> None:
-            kept.append((event, prompt_keys(calls)))  # the fingerprints, not the prompts: small to send
-
-    builder = options.builder(keep if options.observe else None)
+        findings = FindingsCollector(prompt_memory=options.findings_memory)
+    builder = options.builder(None if findings is None else findings.observe)
     torn: list[TornLine] = []
 
     def keep_torn(item: TornLine) -> None:
@@ -389,8 +391,8 @@ def _read_chunk(_index: int, chunk: Chunk, options: _BuilderOptions) -> ChunkRes
     )
     builder.read_items(lines, on_torn=keep_torn)
     builder._fold()  # the floats still pending, as exact sums: a third less to send back
-    builder.observer = None  # a local function: it cannot go back to the caller, and is done with
-    return ChunkResult(builder, torn, lines.count, observed)
+    builder.observer = None  # sent back on its own: the caller merges the findings apart
+    return ChunkResult(builder, torn, lines.count, findings)
 
 
 class LineCounter:
