@@ -124,3 +124,10 @@ def test_python_m_wflogging_demo_writes_valid_events(
     assert len(events) == 6
     for event in events:
         schema_validator.validate(event)
+    # The failed task's reason is not in its event: the demo shows the failures log beside it.
+    (failed,) = [event for event in events if event["status"] == "Failed"]
+    shown = [line for line in result.stdout.splitlines() if "orchestrator.failures:" in line]
+    assert len(shown) == 1
+    assert "task 1.3" in shown[0]
+    assert "SuiteFailed" in shown[0]
+    assert failed["event_id"] in shown[0]

@@ -586,17 +586,37 @@ def _otlp_exporters(endpoint: str | None) -> list[OTelTaskEventHandler]:
     return [OTelTaskEventHandler(endpoint, capture_content=True, announce_failures=False)]
 
 
+class _FailureLines(logging.Handler):
+    """Keeps the message of each failure record (its traceback stays out of the demo's output)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 def _demo(args: argparse.Namespace) -> int:
     from wflogging.cli.report import ReportBuilder, ReportFilter
     from wflogging.demo import run_demo
 
     exporters = _otlp_exporters(args.otlp_endpoint)
+    # Why a task failed is not in its event (the SOP has no field for it): record_task logs it
+    # on <logger>.failures, which the demo shows as an orchestrator's console would.
+    reasons = _FailureLines()
+    failures = logging.getLogger("wflogging.demo.orchestrator.failures")
+    failures.addHandler(reasons)
     try:
         run_id = run_demo(args.output, also_to=exporters)
     finally:
+        failures.removeHandler(reasons)
         for exporter in exporters:
             exporter.close()  # sends what is still queued
-    print(f"wrote run {run_id} to {args.output}\n")
+    print(f"wrote run {run_id} to {args.output}")
+    for line in reasons.lines:
+        print(f"  {failures.name}: {visible(line)}")
+    print()
     export_failed = False
     for exporter in exporters:
         delivery = exporter.delivery
