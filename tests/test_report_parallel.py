@@ -185,3 +185,22 @@ def test_the_findings_see_every_event_in_order_whatever_the_chunks(
         read_parallel(parallel, paths, 3, chunk_bytes=chunk_bytes)
         assert as_text(parallel.result()) == as_text(builder.result())
         assert shared.findings(parallel.result()["overall"], paths) == expected
+
+
+def test_findings_are_the_same_whichever_parser_reads(event_log: EventLog, tmp_path: Path) -> None:
+    """The inlined fast path hands the findings what the general way does (events and prompt keys)."""
+    from wflogging.cli.improve import FindingsCollector
+    from wflogging.demo import run_demo
+
+    demo = tmp_path / "demo.jsonl"  # record_task's shape: what the inlined path takes
+    for _ in range(4):
+        run_demo(demo)
+    paths = [*many_runs(event_log, tmp_path / "logs", runs=6), str(demo)]
+    found = []
+    for parser in ("msgspec", "json"):
+        collector = FindingsCollector()
+        builder = ReportBuilder(observer=collector.observe)
+        builder.read(paths, parser=parser)
+        found.append(collector.findings(builder.result()["overall"], paths))
+    assert found[0]
+    assert found[0] == found[1]

@@ -1047,6 +1047,10 @@ class ReportBuilder:
         remembered = prompts.get
         fingerprint = _fingerprint_literal
         observer = self.observer  # sees each event as _add_event would hand it over
+        # An observer that takes the calls' prompt fingerprints (the findings) gets the ones made here.
+        observe_keys: Callable[[_Event, list[int | None]], None] | None = getattr(
+            getattr(observer, "__self__", None), "observe_keys", None
+        )
         call_models: list[str] = []  # the model of every LLM call, counted at the end
         count_model = call_models.append
         order = self._count
@@ -1206,12 +1210,15 @@ class ReportBuilder:
             cell.unpriced += unpriced
             cell.cost_floats.append(usd)
             cell.costed += 1
+            keys: list[int | None] | None = None if observe_keys is None else []
             for call in calls:
                 count_model(call.model_name)
                 # Prompts that repeat across runs (as _remember_prompts keeps them). Only a JSON string
                 # (not "") is remembered, so only a literal not found needs that checked.
                 prompt = call.prompt
                 key = fingerprint(prompt)
+                if keys is not None:  # as prompt_fingerprint(call) gives it
+                    keys.append(key if len(prompt) > 2 and memoryview(prompt)[0] == quote else None)
                 seen = remembered(key)
                 if seen is None:
                     if len(prompts) < prompt_memory and len(prompt) > 2 and memoryview(prompt)[0] == quote:
@@ -1223,7 +1230,9 @@ class ReportBuilder:
                         seen[4] = [run_id]
                     else:
                         others.append(run_id)
-            if observer is not None:
+            if keys is not None and observe_keys is not None:
+                observe_keys(_fast_event(entry), keys)
+            elif observer is not None:
                 observer(_fast_event(entry), calls)
             rest = [usd]
             rest_input = input_tokens
