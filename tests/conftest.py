@@ -17,6 +17,21 @@ import wflogging
 
 _logger_names = itertools.count()
 
+#: The SOP's ten keys in its order, written out from the SOP, not taken from
+#: wflogging.schema.FIELD_ORDER: a change there must fail the tests that compare with this.
+SOP_KEYS = [
+    "event_id",
+    "workflow_run_id",
+    "task_id",
+    "task_description",
+    "agent_name",
+    "timestamps",
+    "status",
+    "cost_data",
+    "llm_trace",
+    "human_feedback",
+]
+
 
 def valid_fields(**overrides: Any) -> dict[str, Any]:
     """The ``extra`` of a valid task event; ``overrides`` replace or add fields."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -10,28 +11,31 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import wflogging
+from tests.conftest import SOP_KEYS
 from wflogging.cli import main
 from wflogging.journal import OpenTask, journal_dir_for, open_tasks, process_gone, process_start, recover
 from wflogging.reader import EventLine, entry_problems, read_events
 
-SOP_KEYS = [
-    "event_id",
-    "workflow_run_id",
-    "task_id",
-    "task_description",
-    "agent_name",
-    "timestamps",
-    "status",
-    "cost_data",
-    "llm_trace",
-    "human_feedback",
-]
+
+@contextlib.contextmanager
+def _logging_to(handler: logging.Handler) -> Iterator[logging.Logger]:
+    """A logger of its own at INFO, writing to ``handler``; the handler is closed afterwards."""
+    log = logging.getLogger(f"journal-{uuid.uuid4()}")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield log
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
 
 # A task that records CALLS calls, says "inside" on stdout, then waits for a line on stdin.
 CHILD = textwrap.dedent(
@@ -167,10 +171,7 @@ def test_a_process_killed_between_its_event_and_removing_its_note_gets_none_agai
 def test_a_normal_exit_clears_the_note_and_the_note_holds_the_calls_while_open(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     handler = wflogging.TaskEventHandler(events)
-    log = logging.getLogger(f"journal-{uuid.uuid4()}")
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
+    with _logging_to(handler) as log:
         with (
             wflogging.workflow_run() as run_id,
             wflogging.record_task(log, task_id="2.1", task_description="desc", agent_name="agent") as task,
@@ -189,9 +190,6 @@ def test_a_normal_exit_clears_the_note_and_the_note_holds_the_calls_while_open(t
             assert oct(os.stat(Path(journal_dir_for(events)) / note.file).st_mode & 0o777) == "0o600"
             assert recover(events).recovered == []  # our own process is alive
         assert list(open_tasks(journal_dir_for(events))) == []
-    finally:
-        log.removeHandler(handler)
-        handler.close()
 
 
 def test_a_reused_pid_or_a_zombie_counts_as_gone() -> None:
@@ -212,18 +210,12 @@ def test_a_symlinked_journal_is_refused_and_the_task_is_still_logged(
     elsewhere.mkdir()
     os.symlink(elsewhere, journal_dir_for(events))
     handler = wflogging.TaskEventHandler(events)
-    log = logging.getLogger(f"journal-{uuid.uuid4()}")
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        with (
-            wflogging.workflow_run(),
-            wflogging.record_task(log, task_id="1", task_description="d", agent_name="a"),
-        ):
-            pass
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+    with (
+        _logging_to(handler) as log,
+        wflogging.workflow_run(),
+        wflogging.record_task(log, task_id="1", task_description="d", agent_name="a"),
+    ):
+        pass
     assert [e["status"] for e in entries(events)] == ["Success"]
     assert list(elsewhere.iterdir()) == []
     assert "open-task journal" in capfd.readouterr().err
@@ -232,20 +224,14 @@ def test_a_symlinked_journal_is_refused_and_the_task_is_still_logged(
 def test_redacting_handler_keeps_no_prompt_text_in_the_note(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     handler = wflogging.TaskEventHandler(events, redact=True)
-    log = logging.getLogger(f"journal-{uuid.uuid4()}")
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        with (
-            wflogging.workflow_run(),
-            wflogging.record_task(log, task_id="1", task_description="d", agent_name="a") as task,
-        ):
-            task.llm_call(model_name="m", prompt="secret sk-abc", completion="secret too")
-            [note] = open_tasks(journal_dir_for(events))
-            assert "secret" not in json.dumps(note.calls)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+    with (
+        _logging_to(handler) as log,
+        wflogging.workflow_run(),
+        wflogging.record_task(log, task_id="1", task_description="d", agent_name="a") as task,
+    ):
+        task.llm_call(model_name="m", prompt="secret sk-abc", completion="secret too")
+        [note] = open_tasks(journal_dir_for(events))
+        assert "secret" not in json.dumps(note.calls)
 
 
 def test_recover_command_says_what_it_did_and_is_idempotent(
@@ -307,11 +293,8 @@ def test_only_the_tasks_still_open_are_recovered(tmp_path: Path) -> None:
 def test_the_journal_file_stays_small_across_many_tasks(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     handler = wflogging.TaskEventHandler(events)
-    log = logging.getLogger(f"journal-{uuid.uuid4()}")
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
     big = "x" * 300_000
-    try:
+    with _logging_to(handler) as log:
         with wflogging.workflow_run():
             for number in range(20):  # 6 MB of prompts in all
                 with wflogging.record_task(
@@ -321,28 +304,21 @@ def test_the_journal_file_stays_small_across_many_tasks(tmp_path: Path) -> None:
         [notes] = Path(journal_dir_for(events)).iterdir()
         assert notes.stat().st_size < 2 * 2**20
         assert list(open_tasks(journal_dir_for(events))) == []
-    finally:
-        log.removeHandler(handler)
-        handler.close()
 
 
 def test_the_journal_is_found_behind_a_queue_handler(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     target = wflogging.TaskEventHandler(events)
     queued = wflogging.TaskEventQueueHandler(handlers=[target])
-    log = logging.getLogger(f"journal-{uuid.uuid4()}")
-    log.addHandler(queued)
-    log.setLevel(logging.INFO)
     try:
         with (
+            _logging_to(queued) as log,
             wflogging.workflow_run(),
             wflogging.record_task(log, task_id="q", task_description="d", agent_name="a") as task,
         ):
             [note] = open_tasks(journal_dir_for(events))
             assert note.header["event_id"] == task.event_id
     finally:
-        log.removeHandler(queued)
-        queued.close()
         target.close()
     assert [e["task_id"] for e in entries(events)] == ["q"]
     assert list(open_tasks(journal_dir_for(events))) == []

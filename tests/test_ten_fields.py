@@ -20,22 +20,8 @@ from typing import Any
 import pytest
 
 import wflogging
-from tests.conftest import unique_logger, valid_fields
+from tests.conftest import SOP_KEYS, unique_logger, valid_fields
 from wflogging.demo import run_demo
-
-# Written out from the SOP, not taken from wflogging.schema.FIELD_ORDER: a change there must fail here.
-SOP_KEYS = [
-    "event_id",
-    "workflow_run_id",
-    "task_id",
-    "task_description",
-    "agent_name",
-    "timestamps",
-    "status",
-    "cost_data",
-    "llm_trace",
-    "human_feedback",
-]
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
