@@ -83,7 +83,6 @@ import json
 import logging
 import os
 import stat
-import sys
 import threading
 import time
 import weakref
@@ -91,6 +90,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from wflogging.terminal import say
 
 if TYPE_CHECKING:
     from wflogging.handler import TaskEventHandler
@@ -428,14 +429,7 @@ def _journal_of_handler(handler: object) -> OpenTaskJournal | None:
 
 
 def _warn(line: str) -> None:
-    stream = sys.stderr
-    if stream is None:
-        return
-    try:
-        stream.write(f"wflogging: {line}\n")
-        stream.flush()
-    except Exception:
-        pass
+    say(f"wflogging: {line}")
 
 
 # --- reading notes and recovering -------------------------------------------------------

@@ -61,6 +61,7 @@ from wflogging.handler import TaskEventsOnlyHandler
 from wflogging.otel_delivery import DeliveryTracker, RecordingSession
 from wflogging.otel_usage import CallFigures, provider_for_model, trace_figures
 from wflogging.rejects import RejectSink
+from wflogging.terminal import say
 
 __all__ = [
     "CAPTURE_CONTENT_ENV",
@@ -338,7 +339,7 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
             os.environ.get(CAPTURE_CONTENT_ENV) if capture_content is None else capture_content
         )
         if self.capture is ContentCapture.EVENT_ONLY:
-            _say(
+            say(
                 "wflogging.otel: capture_content=event_only puts prompts and completions only on span "
                 "events; backends that read span attributes (Arize Phoenix, Langfuse) show no messages: "
                 "use span_and_event to reach both"
@@ -462,7 +463,7 @@ class OTelTaskEventHandler(TaskEventsOnlyHandler):  # the SDK's tracer and proce
         problem = self.delivery.problem
         if problem is not None and not self._reported_problem:
             self._reported_problem = True
-            _say(f"wflogging.otel: {problem}; the events file keeps every event")
+            say(f"wflogging.otel: {problem}; the events file keeps every event")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} ({logging.getLevelName(self.level)})>"
@@ -773,16 +774,6 @@ def run_is_sampled(workflow_run_id: str, one_in: int) -> bool:
         return True
     digest = hashlib.blake2b(f"sample:{workflow_run_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % one_in == 0
-
-
-def _say(line: str) -> None:
-    stream = sys.stderr
-    if stream is not None:
-        try:
-            stream.write(line + "\n")
-            stream.flush()
-        except Exception:  # nowhere left to say it
-            pass
 
 
 def _version() -> str:

@@ -133,6 +133,7 @@ from wflogging.context import current_run_id, each_call_within
 from wflogging.journal import Note, OpenTaskJournal, journal_of
 from wflogging.pricing import PriceTable, money, to_price_table
 from wflogging.schema import FeedbackType, Status
+from wflogging.terminal import say
 
 __all__ = ["SYSTEM_CLOCK", "Clock", "TaskRecorder", "current_task", "record_task"]
 
@@ -574,14 +575,7 @@ def _failure(exc: BaseException) -> dict[str, Any]:
 
 
 def _warn(line: str) -> None:
-    stream = sys.stderr
-    if stream is None:
-        return
-    try:
-        stream.write(f"wflogging: {line}\n")
-        stream.flush()
-    except Exception:
-        pass  # nowhere left to say it
+    say(f"wflogging: {line}")
 
 
 # --- cost roll-up (pure) -------------------------------------------------------------------

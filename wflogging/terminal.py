@@ -18,8 +18,9 @@ stderr reports; JSON output (``--format json``, ``show --raw``) stays exact.
 from __future__ import annotations
 
 import re
+import sys
 
-__all__ = ["visible"]
+__all__ = ["say", "visible"]
 
 _HIDDEN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
@@ -37,3 +38,15 @@ def visible(text: str) -> str:
     if _HIDDEN.search(text) is None:  # the usual case: one scan, no copy
         return text
     return _HIDDEN.sub(_shown, text)
+
+
+def say(line: str) -> None:
+    """One line on stderr, escaped; never raises (a library's report must not break its caller)."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(visible(line) + "\n")
+        stream.flush()
+    except Exception:  # nowhere left to say it
+        pass
