@@ -20,7 +20,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from wflogging import schema
+import msgspec
+
+from wflogging import declaration, schema
 from wflogging.context import RECORD_ATTRIBUTE, RUN_ID_ENV, context_run_id
 from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
 from wflogging.schema import FIELD_ORDER, Problem
@@ -36,11 +38,11 @@ from wflogging.serialize import (
 __all__ = ["EVENT_KEYS", "TaskEventRejected", "build_entry", "event_fields", "is_task_event"]
 
 #: The ``extra`` keys that make up an event (``task_event`` holds them all at once).
-EVENT_KEYS = frozenset((*FIELD_ORDER, "extensions"))
+EVENT_KEYS = frozenset((*FIELD_ORDER, declaration.EXTENSIONS.name))
 
-_TIMESTAMP_KEYS = frozenset(("start_time_utc", "end_time_utc", "duration_seconds"))
-_CALL_KEYS = frozenset(("call_sequence", "model_name", "prompt", "completion"))
-_FEEDBACK_KEYS = frozenset(("type", "content", "timestamp_utc"))
+_TIMESTAMP_KEYS = declaration.keys(declaration.TIMESTAMPS)
+_CALL_KEYS = declaration.keys(declaration.LLM_CALL)
+_FEEDBACK_KEYS = declaration.keys(declaration.HUMAN_FEEDBACK)
 _MISSING: Any = object()
 
 
@@ -133,7 +135,7 @@ def build_entry(fields: Mapping[str, Any], run_id_at_call: str | None = None) ->
     tells the serializers what it holds so that they need not look).
     """
     if "task_event" not in fields:
-        fast = _fast_entry(fields, run_id_at_call)
+        fast = _compiled_entry(fields, run_id_at_call)
         if fast is not None:
             return fast
     return _checked_entry(fields, run_id_at_call)
@@ -410,36 +412,38 @@ def _unknown_keys(
             )
 
 
-# --- the fast path ------------------------------------------------------------------------
+# --- the compiled path -------------------------------------------------------------------
 #
-# _fast_entry accepts only values in the forms callers normally pass (exact str, dict,
-# list, int and float; canonical ...ffffffZ timestamps or UTC datetimes; Status and
-# FeedbackType members; the model's Timestamps, LLMCall and HumanFeedback; call
-# sequences absent or equal to the position) for which the full rules above return
-# the value unchanged or a known transformation of it. For anything else, valid or
-# not, it returns None and build_entry applies the full rules, which also collect
-# every problem for the reject. So the output is the same and no check is skipped;
-# what it saves is building paths and problem lists for values that are fine.
-# tests/test_event.py holds the two paths together on generated input.
+# The declaration (wflogging.declaration) compiles to msgspec Structs that check, at C
+# speed, what types can say: every declared key's type, the required keys, unknown keys
+# of nested objects, the status enum, non-empty text, non-negative durations. What they
+# cannot say is applied below, on the converted values: UUID and date-time forms, the
+# cross-field rules (end not before start, calls numbered 1..n), free-form JSON data
+# under cost_data/extensions, and exact `str` (a subclass passes msgspec's check).
+# Anything the compiled path does not take, valid or not, goes to the general rules
+# (_checked_entry), which also collect every problem for the reject: the output is the
+# same and no check is skipped. tests/test_serialize.py holds the two paths together on
+# generated good and bad input (same verdicts, same bytes).
 #
-# While it visits the values it also notes, for the serializers, whether the entry
-# holds a float that orjson spells differently or a raw line separator (EntryDict).
+# While it visits the values it also notes, for the serializers, whether the entry holds
+# a float that orjson spells differently or a raw line separator (EntryDict).
 
 _CANONICAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII).fullmatch
 _UUID_FULLMATCH = schema.UUID_PATTERN.fullmatch
-_STATUS_VALUES = frozenset(member.value for member in schema.Status)
-_UTC = dt.timezone.utc
 _naive_from_iso = dt.datetime.fromisoformat
 _INT_MIN, _INT_MAX = schema.INT_RANGE
 _FLOAT_MAX = sys.float_info.max
+_COMPILED_ENTRY = declaration.compiled_entry_type()
+_convert = msgspec.convert
+_CompiledRefused = msgspec.ValidationError
 
 
 class _NotFast(Exception):
-    """A value the fast path does not take; the full rules decide about it."""
+    """A value the compiled path does not take; the general rules decide about it."""
 
 
 class _Traits:
-    """What the fast path has seen so far (see :class:`~wflogging.serialize.EntryDict`)."""
+    """What the compiled path has seen so far (see :class:`~wflogging.serialize.EntryDict`)."""
 
     __slots__ = ("floats", "longest_text", "separators", "unsearched")
 
@@ -450,10 +454,17 @@ class _Traits:
         self.unsearched = False
 
 
-def _fast_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict | None:
+def _compiled_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict | None:
+    if type(fields) is not dict:
+        return None
     try:
-        return _fast_entry_or_raise(fields, run_id_at_call)
-    except _NotFast:
+        given = _convert(fields, _COMPILED_ENTRY)
+        return _finish(given, run_id_at_call)
+    except (_CompiledRefused, _NotFast):
+        return None
+    except RecursionError:
+        raise  # the stack ran out, the event is not at fault: the handler counts it as a fault
+    except Exception:  # a caller's object raised while msgspec read it: the guarded rules report it
         return None
 
 
@@ -483,46 +494,40 @@ def _fast_any_text(value: Any, traits: _Traits) -> str:
     return value
 
 
-def _fast_entry_or_raise(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict:
-    get = fields.get
+def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:
+    """The entry from the compiled Struct ``given``: derived values, the remaining rules, traits."""
     traits = _Traits()
-    event_id = get("event_id")
+    event_id = given.event_id
     if event_id is None:
         event_id = str(uuid.uuid4())
     elif type(event_id) is str and _UUID_FULLMATCH(event_id):
         event_id = event_id.lower()
     else:
         raise _NotFast
-    run_id = get("workflow_run_id")
+    run_id = given.workflow_run_id
     if run_id is None:
         run_id = run_id_at_call
     checked_run_id = _CHECKED_RUN_IDS.get(run_id) if type(run_id) is str else None
     if checked_run_id is None:
         checked_run_id = _check_run_id(run_id)  # also: no run at all (the environment fallback)
-    status = get("status")
-    if type(status) is schema.Status:
-        status = status.value
-    elif type(status) is not str or status not in _STATUS_VALUES:
-        raise _NotFast
-    cost_data = get("cost_data")
-    feedback = get("human_feedback")
-    entry = EntryDict(
-        {
-            "event_id": event_id,
-            "workflow_run_id": checked_run_id,
-            "task_id": _fast_text(get("task_id"), traits),
-            "task_description": _fast_text(get("task_description"), traits),
-            "agent_name": _fast_text(get("agent_name"), traits),
-            "timestamps": _fast_timestamps(get("timestamps"), traits),
-            "status": status,
-            "cost_data": {} if cost_data is None else _fast_object(cost_data, traits),
-            "llm_trace": _fast_trace(get("llm_trace"), traits),
-            "human_feedback": None if feedback is None else _fast_feedback(feedback, traits),
-        }
-    )
-    extensions = get("extensions")
+    cost_data = given.cost_data
+    feedback = given.human_feedback
+    # Filled key by key in the SOP's order: no second dict to copy from.
+    entry = EntryDict()
+    entry["event_id"] = event_id
+    entry["workflow_run_id"] = checked_run_id
+    entry["task_id"] = _fast_text(given.task_id, traits)
+    entry["task_description"] = _fast_text(given.task_description, traits)
+    entry["agent_name"] = _fast_text(given.agent_name, traits)
+    entry["timestamps"] = _fast_timestamps(given.timestamps, traits)
+    entry["status"] = given.status
+    # msgspec made these top-level dicts for us: checked in place, nested ones copied.
+    entry["cost_data"] = {} if cost_data is None else _own_dict(cost_data, traits)
+    entry["llm_trace"] = [] if given.llm_trace is None else _fast_trace(given.llm_trace, traits)
+    entry["human_feedback"] = None if feedback is None else _fast_feedback(feedback, traits)
+    extensions = given.extensions
     if extensions is not None:
-        entry["extensions"] = _fast_object(extensions, traits)
+        entry["extensions"] = _own_dict(extensions, traits)
     entry.divergent_floats = traits.floats
     entry.line_separators = True if traits.separators else (None if traits.unsearched else False)
     entry.longest_text = traits.longest_text
@@ -546,66 +551,38 @@ def _check_run_id(run_id: Any) -> str:
 
 
 def _fast_instant(value: Any) -> tuple[str, dt.datetime]:
-    """A canonical ``...ffffffZ`` string or a UTC datetime: its entry text and a naive UTC datetime."""
-    if type(value) is str:
-        if not _CANONICAL_INSTANT(value):
-            raise _NotFast
-        try:
-            return value, _naive_from_iso(value[:-1])
-        except ValueError:  # month 13 and the like: the full rules word the problem
-            raise _NotFast from None
-    if type(value) is dt.datetime and value.tzinfo is _UTC:
-        return schema.format_instant(value), value.replace(tzinfo=None)
-    raise _NotFast
-
-
-def _fast_timestamps(value: Any, traits: _Traits) -> dict[str, Any]:
-    if type(value) is Timestamps:
-        stamps = value.to_dict()
-        seconds = stamps["duration_seconds"]
-    else:
-        if type(value) is not dict or not _TIMESTAMP_KEYS.issuperset(value):
-            raise _NotFast
-        start_text, start = _fast_instant(value.get("start_time_utc"))
-        end_text, end = _fast_instant(value.get("end_time_utc"))
-        if end < start:
-            raise _NotFast
-        given = value.get("duration_seconds")
-        if given is None:
-            seconds = (end - start).total_seconds()
-        elif type(given) is float and 0.0 <= given <= _FLOAT_MAX:  # finite and not negative
-            seconds = given
-        elif type(given) is int and 0 <= given <= _FLOAT_MAX:
-            seconds = float(given)
-        else:
-            raise _NotFast
-        stamps = {"start_time_utc": start_text, "end_time_utc": end_text, "duration_seconds": seconds}
-    if type(seconds) is float and seconds < DIVERGENT_FLOATS_BELOW and spelled_differently(seconds):
-        traits.floats = True
-    return stamps
-
-
-def _fast_trace(value: Any, traits: _Traits) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    kind = type(value)
-    if kind is not list and kind is not tuple:
+    """A canonical ``...ffffffZ`` string: itself and its naive UTC datetime."""
+    if type(value) is not str or not _CANONICAL_INSTANT(value):
         raise _NotFast
+    try:
+        return value, _naive_from_iso(value[:-1])
+    except ValueError:  # month 13 and the like: the general rules word the problem
+        raise _NotFast from None
+
+
+def _fast_timestamps(stamps: Any, traits: _Traits) -> dict[str, Any]:
+    start_text, start = _fast_instant(stamps.start_time_utc)
+    end_text, end = _fast_instant(stamps.end_time_utc)
+    if end < start:
+        raise _NotFast
+    seconds = stamps.duration_seconds
+    if seconds is None:
+        seconds = (end - start).total_seconds()
+    elif not seconds <= _FLOAT_MAX:  # infinity or NaN (msgspec has checked >= 0 and the type)
+        raise _NotFast
+    if seconds < DIVERGENT_FLOATS_BELOW and spelled_differently(seconds):
+        traits.floats = True
+    return {"start_time_utc": start_text, "end_time_utc": end_text, "duration_seconds": seconds}
+
+
+def _fast_trace(calls: list[Any], traits: _Traits) -> list[dict[str, Any]]:
     trace = []
-    for position, given in enumerate(value, start=1):
-        if type(given) is LLMCall:
-            item = given.to_dict()
-        elif type(given) is dict and _CALL_KEYS.issuperset(given):
-            item = given
-        else:
+    for position, call in enumerate(calls, start=1):
+        sequence = call.call_sequence
+        if sequence is not None and sequence != position:
             raise _NotFast
-        get = item.get
-        sequence = get("call_sequence")
-        if sequence is not None and (type(sequence) is not int or sequence != position):
-            raise _NotFast
-        # One call for the three strings, not three: a trace can hold hundreds of calls.
-        model, prompt, completion = get("model_name"), get("prompt"), get("completion")
-        if type(model) is not str or not model or type(prompt) is not str or type(completion) is not str:
+        model, prompt, completion = call.model_name, call.prompt, call.completion
+        if type(model) is not str or type(prompt) is not str or type(completion) is not str:
             raise _NotFast
         _note_call_texts(model, prompt, completion, traits)
         trace.append(
@@ -615,6 +592,7 @@ def _fast_trace(value: Any, traits: _Traits) -> list[dict[str, Any]]:
 
 
 def _note_call_texts(model: str, prompt: str, completion: str, traits: _Traits) -> None:
+    # One call for the three strings, not three: a trace can hold hundreds of calls.
     if not model.isascii():
         _note_wide_text(model, traits)
     if not prompt.isascii():
@@ -626,28 +604,12 @@ def _note_call_texts(model: str, prompt: str, completion: str, traits: _Traits) 
         traits.longest_text = longest
 
 
-def _fast_feedback(value: Any, traits: _Traits) -> dict[str, Any]:
-    if type(value) is HumanFeedback:
-        feedback = value.to_dict()
-        _fast_any_text(feedback["type"], traits)
-        _fast_any_text(feedback["content"], traits)
-        return feedback
-    if type(value) is not dict or not _FEEDBACK_KEYS.issuperset(value):
-        raise _NotFast
-    kind = value.get("type")
-    kind = kind.value if type(kind) is schema.FeedbackType else _fast_text(kind, traits)
+def _fast_feedback(feedback: Any, traits: _Traits) -> dict[str, Any]:
     return {
-        "type": kind,
-        "content": _fast_any_text(value.get("content"), traits),
-        "timestamp_utc": _fast_instant(value.get("timestamp_utc"))[0],
+        "type": _fast_text(feedback.type, traits),
+        "content": _fast_any_text(feedback.content, traits),
+        "timestamp_utc": _fast_instant(feedback.timestamp_utc)[0],
     }
-
-
-def _fast_object(value: Any, traits: _Traits) -> dict[str, Any]:
-    """``schema.plain_json`` of a ``dict`` holding plain JSON data only."""
-    if type(value) is not dict:
-        raise _NotFast
-    return _fast_dict(value, 0, traits)
 
 
 # Nesting deeper than schema.MAX_DEPTH is left to the full rules, and so are cycles: a
@@ -669,6 +631,20 @@ def _fast_dict(value: dict[Any, Any], depth: int, traits: _Traits) -> dict[str, 
         else:
             result[key] = _fast_item(item, depth, traits)
     return result
+
+
+def _own_dict(value: dict[Any, Any], traits: _Traits) -> dict[str, Any]:
+    """:func:`_fast_dict` of a top-level dict that msgspec made for this entry: checked in place."""
+    for key, item in value.items():
+        if type(key) is not str:
+            raise _NotFast
+        if not key.isascii() and holds_line_separator(key):
+            traits.separators = True
+        if type(item) is not int or not _INT_MIN <= item <= _INT_MAX:
+            checked = _fast_item(item, 0, traits)
+            if checked is not item:
+                value[key] = checked  # a copy of a nested container: the caller's stays untouched
+    return value
 
 
 def _fast_list(value: list[Any] | tuple[Any, ...], depth: int, traits: _Traits) -> list[Any]:

@@ -25,6 +25,8 @@ from typing import Any, NoReturn, cast
 
 import attrs
 
+from wflogging import declaration
+
 __all__ = [
     "FIELD_ORDER",
     "SCHEMA_VERSION",
@@ -38,49 +40,22 @@ __all__ = [
 ]
 
 #: Version of the shipped JSON Schema (``$id`` ends with it).
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = declaration.SCHEMA_VERSION
 
 #: The SOP's ten top-level fields, in the SOP's order: the order every entry is written in.
-FIELD_ORDER = (
-    "event_id",
-    "workflow_run_id",
-    "task_id",
-    "task_description",
-    "agent_name",
-    "timestamps",
-    "status",
-    "cost_data",
-    "llm_trace",
-    "human_feedback",
-)
+FIELD_ORDER = tuple(field.name for field in declaration.EVENT)
 
 #: Nesting deeper than this inside ``cost_data`` or ``extensions`` is rejected
 #: (the stdlib encoder would otherwise hit the recursion limit).
-MAX_DEPTH = 64
+MAX_DEPTH = declaration.MAX_DEPTH
 
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1  # the widest integer both json and orjson write faithfully
 #: The integers ``cost_data`` and ``extensions`` may hold (inclusive bounds).
-INT_RANGE = (_INT_MIN, _INT_MAX)
+INT_RANGE = declaration.INT_RANGE
+_INT_MIN, _INT_MAX = INT_RANGE
 
 
-class Status(str, enum.Enum):
-    """The final outcome of a task: the SOP's three values, spelt exactly."""
-
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    HIL_PAUSED = "HIL-Paused"
-
-
-class FeedbackType(str, enum.Enum):
-    """The kinds of human interaction the SOP names.
-
-    The SOP lists these as examples, so ``human_feedback.type`` also accepts any
-    other non-empty string; these constants spare callers typos.
-    """
-
-    HIL_APPROVAL = "HIL-Approval"
-    MANUAL_STEP_CONFIRMATION = "Manual-Step-Confirmation"
+Status = declaration.Status
+FeedbackType = declaration.FeedbackType
 
 
 @attrs.frozen
@@ -131,7 +106,7 @@ def preview(value: object, limit: int = 60) -> str:
 # --- identifiers and text ---------------------------------------------------------------
 
 #: A UUID in its 8-4-4-4-12 hex form, either case (use ``fullmatch``).
-UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+UUID_PATTERN = re.compile(declaration.UUID_PATTERN_TEXT)
 _UUID_RE = UUID_PATTERN
 
 
