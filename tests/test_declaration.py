@@ -40,8 +40,8 @@ def test_the_status_values_are_the_schema_enum() -> None:
 
 # Generated events, good and bad: the SOP fields plus what callers get wrong (a run id
 # that is no UUID, unknown nested keys, text that is not a string, a trace given as a tuple).
-_odd_events = _fields.flatmap(
-    lambda fields: st.fixed_dictionaries(
+def _with_mistakes(fields: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    changes: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
         {},
         optional={
             "workflow_run_id": st.sampled_from([RUN_ID, RUN_ID.upper(), None, "run-1", 7]),
@@ -50,8 +50,11 @@ _odd_events = _fields.flatmap(
             "timestamps": st.just({**fields["timestamps"], "elapsed": 1.0}),
             "cost_data": st.sampled_from([None, {"tokens": 2**70}, {"usd": float("nan")}, {1: 2}, []]),
         },
-    ).map(lambda changes: {**fields, **changes})
-)
+    )
+    return changes.map(lambda change: {**fields, **change})
+
+
+_odd_events = _fields.flatmap(_with_mistakes)
 
 
 _canonical = st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1)).map(
@@ -78,7 +81,9 @@ _good_events = st.builds(
     _canonical,
     st.lists(st.tuples(_words, _text, _text), max_size=3),
     st.dictionaries(_text, _json, max_size=4),
-    st.one_of(st.none(), st.fixed_dictionaries({"type": _words, "content": _text, "timestamp_utc": _canonical})),
+    st.one_of(
+        st.none(), st.fixed_dictionaries({"type": _words, "content": _text, "timestamp_utc": _canonical})
+    ),
     st.one_of(st.none(), _floats.filter(lambda number: number >= 0), st.integers(0, 10**6)),
 )
 

@@ -21,21 +21,16 @@ use the same rotation settings (as with any shared-lock protocol).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gzip
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from wflogging.storage import CompressFailed, open_no_follow
-
-if TYPE_CHECKING:
-    from wflogging.storage import AppendOnlyFile
+from wflogging.files import open_no_follow
 
 __all__ = ["Rotation", "compress_file", "rotated_name"]
 
@@ -117,48 +112,3 @@ def compress_file(path: str, file_mode: int = 0o600) -> str:
             raise
     os.unlink(path)
     return target
-
-
-def write_rotating(file: AppendOnlyFile, line: bytes) -> None:
-    """Write ``line`` to ``file``, rotating first when due (called with ``file``'s thread lock held)."""
-    rotation = file.rotation
-    assert rotation is not None
-    lock_fd = _lock_fd(file)
-    rotated: list[str] = []  # can be several: others may fill the new file before our write
-    while True:
-        with _flock(lock_fd, fcntl.LOCK_SH):
-            fd = file._current_fd()
-            status = os.fstat(fd)
-            if not rotation.is_due(status.st_size, status.st_mtime, len(line), time.time()):
-                file._write(fd, line)
-                break
-        with _flock(lock_fd, fcntl.LOCK_EX):
-            fd = file._current_fd()  # another process may have rotated in between
-            status = os.fstat(fd)
-            now = time.time()
-            if rotation.is_due(status.st_size, status.st_mtime, len(line), now):
-                rotated.append(rotated_name(file.path, now))
-                os.rename(file.path, rotated[-1])
-                file._reopen()
-        # and round again: write under the shared lock, into whatever file is current
-    for name in rotated if rotation.compress else ():
-        try:
-            compress_file(name, file.file_mode)
-        except OSError as exc:  # the rotated file is still there, whole: report, lose nothing
-            raise CompressFailed(exc.errno, f"could not gzip {name}: {exc.strerror}") from exc
-
-
-def _lock_fd(file: AppendOnlyFile) -> int:
-    if file._rotation_lock_fd is None:
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        file._rotation_lock_fd = open_no_follow(file.path + ".lock", flags, file.file_mode)
-    return file._rotation_lock_fd
-
-
-@contextlib.contextmanager
-def _flock(fd: int, operation: int) -> Iterator[None]:
-    fcntl.flock(fd, operation)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)

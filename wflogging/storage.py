@@ -47,10 +47,16 @@ import threading
 import time
 import warnings
 import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
-if TYPE_CHECKING:
-    from wflogging.rotation import Rotation
+from wflogging.files import (
+    CompressFailed,
+    FsyncFailed,
+    SymlinkRefused,
+    WrittenWithError,
+    open_no_follow,
+)
+from wflogging.rotation import Rotation, compress_file, rotated_name
 
 __all__ = [
     "AppendOnlyFile",
@@ -62,38 +68,9 @@ __all__ = [
 ]
 
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-#: ``os.open`` flag that makes opening a symbolic link fail (``ELOOP``); 0 where unknown.
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 #: How long a writer waits for the write lock before it writes without it (see the module doc).
 _LOCK_PATIENCE_SECONDS = 1.0
 _open_files: weakref.WeakSet[AppendOnlyFile] = weakref.WeakSet()
-
-
-class SymlinkRefused(OSError):
-    """The path is a symbolic link that this file may not follow."""
-
-
-class WrittenWithError(OSError):
-    """The line was written, but something due after it failed (so it is not a lost event)."""
-
-
-class CompressFailed(WrittenWithError):
-    """Gzipping a rotated file failed; the rotated file stays, uncompressed."""
-
-
-class FsyncFailed(WrittenWithError):
-    """``fsync`` failed: the lines written since the last good ``fsync`` may not be on disk.
-
-    Linux reports a write-back error once and may drop the dirty pages, so a
-    second ``fsync`` can succeed while the data is gone. The lines are therefore
-    counted as not durable and never "retried" into a false success: the next
-    ``fsync`` covers only lines written after this one.
-    """
-
-    def __init__(self, cause: OSError, lines: int) -> None:
-        super().__init__(cause.errno, f"fsync failed ({cause.strerror}); {lines} line(s) may not be on disk")
-        #: How many lines' durability is unknown.
-        self.lines = lines
 
 
 class AppendOnlyFile:
@@ -173,9 +150,7 @@ class AppendOnlyFile:
         """
         with self._lock:
             if self.rotation is not None:
-                from wflogging.rotation import write_rotating
-
-                write_rotating(self, line)
+                _write_rotating(self, line)
             else:
                 self._write(self._current_fd(), line)
             self._sync_if_due()
@@ -320,39 +295,6 @@ class ExposedFileWarning(UserWarning):
     """An existing events or rejects file is open to more users than its ``file_mode`` allows."""
 
 
-def open_no_follow(path: str, flags: int, mode: int, *, follow: bool = False) -> int:
-    """``os.open``, refusing a symbolic link at ``path`` (with ``follow``: one owned by another user)."""
-    if not follow:
-        try:
-            return os.open(path, flags | NOFOLLOW, mode)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP and os.path.islink(path):
-                raise SymlinkRefused(
-                    errno.ELOOP, "refusing to follow a symbolic link (follow_symlinks=True allows one)", path
-                ) from exc
-            raise
-    _refuse_a_strangers_link(path)  # before O_CREAT could create the link's target
-    fd = os.open(path, flags, mode)
-    try:
-        _refuse_a_strangers_link(path)
-        opened, there = os.fstat(fd), os.stat(path)
-        if (opened.st_dev, opened.st_ino) != (there.st_dev, there.st_ino):  # swapped while opening
-            raise SymlinkRefused(errno.EAGAIN, "the path changed while it was being opened", path)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _refuse_a_strangers_link(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        link = os.lstat(path)
-        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (os.geteuid(), 0):
-            raise SymlinkRefused(
-                errno.EPERM, "refusing to follow a symbolic link owned by another user", path
-            )
-
-
 def _lock_for_write(fd: int) -> bool:
     """Take the exclusive write lock on ``fd``; ``False`` when it stayed busy too long (or cannot be had)."""
     try:
@@ -388,3 +330,48 @@ def _reinit_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+def _write_rotating(file: AppendOnlyFile, line: bytes) -> None:
+    """Write ``line`` to ``file``, rotating first when due (called with ``file``'s thread lock held)."""
+    rotation = file.rotation
+    assert rotation is not None
+    lock_fd = _lock_fd(file)
+    rotated: list[str] = []  # can be several: others may fill the new file before our write
+    while True:
+        with _flock(lock_fd, fcntl.LOCK_SH):
+            fd = file._current_fd()
+            status = os.fstat(fd)
+            if not rotation.is_due(status.st_size, status.st_mtime, len(line), time.time()):
+                file._write(fd, line)
+                break
+        with _flock(lock_fd, fcntl.LOCK_EX):
+            fd = file._current_fd()  # another process may have rotated in between
+            status = os.fstat(fd)
+            now = time.time()
+            if rotation.is_due(status.st_size, status.st_mtime, len(line), now):
+                rotated.append(rotated_name(file.path, now))
+                os.rename(file.path, rotated[-1])
+                file._reopen()
+        # and round again: write under the shared lock, into whatever file is current
+    for name in rotated if rotation.compress else ():
+        try:
+            compress_file(name, file.file_mode)
+        except OSError as exc:  # the rotated file is still there, whole: report, lose nothing
+            raise CompressFailed(exc.errno, f"could not gzip {name}: {exc.strerror}") from exc
+
+
+def _lock_fd(file: AppendOnlyFile) -> int:
+    if file._rotation_lock_fd is None:
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        file._rotation_lock_fd = open_no_follow(file.path + ".lock", flags, file.file_mode)
+    return file._rotation_lock_fd
+
+
+@contextlib.contextmanager
+def _flock(fd: int, operation: int) -> Iterator[None]:
+    fcntl.flock(fd, operation)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
