@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import gc
-import importlib.metadata
 import json
 import logging
 import logging.handlers
 import os
-import platform
 import queue
 import resource
 import statistics
@@ -39,6 +36,27 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from bench_names import (
+    ECS,
+    FLOOR_JSON,
+    FLOOR_LOGGING,
+    FLOOR_LOGGING_ORJSON,
+    FLOOR_ORJSON,
+    PIPELINES,
+    PJL_JSON,
+    PJL_JSON_UTF8,
+    PJL_ORJSON,
+    QUEUE_PIPELINES,
+    SINKLESS,
+    SINKS,
+    STRUCTLOG_JSON,
+    STRUCTLOG_ORJSON,
+    WFL_JSON,
+    WFL_ORJSON,
+    WFL_RECORDER,
+)
+from bench_stages import machine_facts, stage_breakdown, time_calls
+from bench_targets import Target, evaluate_targets, percentile, targets_table
 from payloads import PAYLOAD_NAMES, make_payload
 
 import wflogging
@@ -47,37 +65,6 @@ from wflogging.storage import AppendOnlyFile
 
 Op = Callable[[], object]
 
-SINKS = ("memory", "file")
-FLOOR_ORJSON = "floor: orjson.dumps(entry)"
-FLOOR_JSON = "floor: json.dumps(entry)"
-FLOOR_LOGGING = "floor: stdlib logging (pre-serialized)"
-WFL_JSON = "wflogging json"
-WFL_ORJSON = "wflogging orjson"
-WFL_RECORDER = "wflogging recorder"
-PJL_JSON = "PJL JsonFormatter"
-PJL_JSON_UTF8 = "PJL JsonFormatter(json_ensure_ascii=False)"
-PJL_ORJSON = "PJL OrjsonFormatter"
-ECS = "ecs-logging StdlibFormatter"
-STRUCTLOG_JSON = "structlog JSONRenderer(json)"
-STRUCTLOG_ORJSON = "structlog JSONRenderer(orjson) bytes"
-PIPELINES = (
-    WFL_JSON,
-    WFL_ORJSON,
-    WFL_RECORDER,
-    PJL_JSON,
-    PJL_JSON_UTF8,
-    PJL_ORJSON,
-    ECS,
-    STRUCTLOG_JSON,
-    STRUCTLOG_ORJSON,
-    FLOOR_LOGGING,
-    FLOOR_JSON,
-    FLOOR_ORJSON,
-)
-#: Pipelines that are a function call, not logging: they have no sink.
-SINKLESS = frozenset((FLOOR_JSON, FLOOR_ORJSON))
-#: Pipelines whose call-site latency is also measured through a QueueHandler.
-QUEUE_PIPELINES = (WFL_JSON, WFL_ORJSON, WFL_RECORDER, PJL_JSON, FLOOR_LOGGING)
 #: A file-sink run writes at most this many bytes (large events are ~1.2 MB each).
 MAX_BYTES_PER_RUN = 64 * 2**20
 MESSAGE = "task done"
@@ -205,13 +192,17 @@ def build_cell(pipeline: str, sink: str, payload: str, fields: dict[str, Any], w
             _recorder_op(cell.logger, fields) if pipeline == WFL_RECORDER else _log_extra(cell.logger, fields)
         )
         return cell
-    if pipeline == FLOOR_LOGGING:
+    if pipeline in (FLOOR_LOGGING, FLOOR_LOGGING_ORJSON):
         handler = _stdlib_handler(sink, path, logging.Formatter("%(message)s"))
-        message = orjson.dumps(entry).decode("utf-8")
         cell.logger = _fresh_logger(name, handler)
         cell.handler = handler
         info = cell.logger.info
-        cell.op = lambda: info(message)
+        if pipeline == FLOOR_LOGGING:
+            message = orjson.dumps(entry).decode("utf-8")
+            cell.op = lambda: info(message)
+        else:  # what the simplest JSON logging costs: serialize the finished entry in the call
+            dumps = orjson.dumps
+            cell.op = lambda: info(dumps(entry).decode("utf-8"))
         return cell
     if pipeline in (STRUCTLOG_JSON, STRUCTLOG_ORJSON):
         cell.op = _structlog_op(pipeline, sink, path, fields)
@@ -303,17 +294,6 @@ def _recorder_op(logger: logging.Logger, fields: dict[str, Any]) -> Op:
 # --- measuring ---------------------------------------------------------------------------
 
 
-def time_calls(op: Op, count: int) -> list[int]:
-    """Nanoseconds of each of ``count`` calls of ``op`` (the clock read is ~40 ns)."""
-    clock = time.perf_counter_ns
-    samples = [0] * count
-    for index in range(count):
-        start = clock()
-        op()
-        samples[index] = clock() - start
-    return samples
-
-
 def calibrate(op: Op, warmup_seconds: float, run_seconds: float, event_bytes: int, has_file: bool) -> int:
     """Warm ``op`` up, then pick how many calls make one run of about ``run_seconds``."""
     deadline = time.perf_counter() + warmup_seconds
@@ -326,12 +306,6 @@ def calibrate(op: Op, warmup_seconds: float, run_seconds: float, event_bytes: in
     if has_file:
         count = max(5, min(count, MAX_BYTES_PER_RUN // event_bytes))
     return count
-
-
-def percentile(sorted_samples: list[int], fraction: float) -> float:
-    """The ``fraction`` quantile of already sorted samples (nearest rank)."""
-    index = min(len(sorted_samples) - 1, max(0, round(fraction * len(sorted_samples)) - 1))
-    return float(sorted_samples[index])
 
 
 def run_rounds(cells: list[Cell], counts: dict[int, int], runs: int) -> None:
@@ -413,51 +387,6 @@ def queue_latency(cell: Cell, count: int, runs: int) -> QueueLatency:
         logger.removeHandler(queue_handler)
         logger.addHandler(target)
     return QueueLatency(cell.pipeline, cell.payload, paced, burst)
-
-
-# --- the stages of wflogging's hot path ------------------------------------------------------
-
-
-def stage_breakdown(fields: dict[str, Any], workdir: Path, count: int, runs: int) -> dict[str, float]:
-    """Median ns per event of each stage of wflogging's path, measured alone."""
-    from wflogging.event import build_entry, event_fields, record_run_id
-    from wflogging.serialize import get_serializer
-
-    logger = _fresh_logger("stages", logging.NullHandler())
-    record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, MESSAGE, (), None, extra=fields)
-    entry = build_entry(fields)
-    plain = dict(entry)
-    serializers = {name: get_serializer(name) for name in ("json", "orjson")}
-    lines = {name: serializer.dumps(entry) for name, serializer in serializers.items()}
-    sink = AppendOnlyFile(workdir / "stages.jsonl")
-    line = lines["orjson"] + b"\n"
-    stages: dict[str, Op] = {
-        "logger.info -> NullHandler (stdlib record + dispatch)": lambda: logger.info(MESSAGE, extra=fields),
-        "build_entry(event_fields(record))": lambda: build_entry(event_fields(record), record_run_id(record)),
-        "json serializer .dumps(entry)": lambda: serializers["json"].dumps(entry),
-        "orjson serializer .dumps(entry)": lambda: serializers["orjson"].dumps(entry),
-        "orjson serializer .dumps_line(entry) (with the newline)": lambda: serializers["orjson"].dumps_line(
-            entry
-        ),
-        "orjson serializer .dumps(dict(entry)) (no hints: walks the data)": lambda: serializers[
-            "orjson"
-        ].dumps(plain),
-        "orjson.dumps(entry) bare": lambda: orjson.dumps(entry),
-        "line + b'\\n' (the copy format_line avoids)": lambda: lines["orjson"] + b"\n",
-        "AppendOnlyFile.write_line": lambda: sink.write_line(line),
-    }
-    result: dict[str, float] = {}
-    for label, op in stages.items():
-        time_calls(op, max(3, count // 10))
-        per_run = []
-        for _ in range(runs):
-            if label.startswith("AppendOnlyFile"):
-                os.truncate(sink.path, 0)
-            gc.collect()
-            per_run.append(statistics.median(time_calls(op, count)))
-        result[label] = statistics.median(per_run)
-    sink.close()
-    return result
 
 
 # --- memory ------------------------------------------------------------------------------------
@@ -545,35 +474,6 @@ def count_rejects(cells: list[Cell]) -> int:
 
 
 # --- facts and reports -------------------------------------------------------------------------
-
-
-def machine_facts() -> dict[str, Any]:
-    """Versions and hardware, saved beside the figures."""
-    versions: dict[str, str] = {}
-    for dist in ("wflogging", "orjson", "python-json-logger", "ecs-logging", "structlog", "attrs"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
-    cpu_model = platform.processor()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "python": sys.version,
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu_model": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "versions": versions,
-        "wflogging_path": os.path.dirname(wflogging.__file__),
-        "default_serializer": wflogging.TaskEventFormatter().serializer.name,
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def summarize(cells: list[Cell], event_bytes: dict[str, int]) -> list[dict[str, Any]]:
@@ -673,123 +573,6 @@ def latency_table(latencies: list[QueueLatency], rows: list[dict[str, Any]]) -> 
             f"| {_fmt(percentile(paced, 0.5) / 1000)} | {_fmt(percentile(paced, 0.99) / 1000)} "
             f"| {_fmt(percentile(burst, 0.5) / 1000)} | {_fmt(percentile(burst, 0.99) / 1000)} |"
         )
-    return "\n".join(out)
-
-
-@dataclass
-class Target:
-    """One target of issue 5, its measured value and whether it passes."""
-
-    name: str
-    measured: float | None
-    limit: str
-    passed: bool | None
-
-
-def evaluate_targets(
-    rows: list[dict[str, Any]],
-    latencies: list[QueueLatency],
-    memory: list[dict[str, Any]],
-    event_bytes: dict[str, int],
-) -> list[Target]:
-    """Issue 5's targets, on the in-memory sink (where its anchors were measured)."""
-    us = {(r["pipeline"], r["payload"]): r["us_per_event"] for r in rows if r["sink"] in ("memory", "none")}
-    targets: list[Target] = []
-
-    def ratio(a: tuple[str, str], b: tuple[str, str]) -> float | None:
-        return us[a] / us[b] if a in us and b in us else None
-
-    def add(name: str, value: float | None, limit: str, ok: Callable[[float], bool]) -> None:
-        targets.append(Target(name, value, limit, None if value is None else ok(value)))
-
-    for payload in PAYLOAD_NAMES:
-        add(
-            f"{payload}: wflogging json / PJL JsonFormatter",
-            ratio((WFL_JSON, payload), (PJL_JSON, payload)),
-            "<= 1.0",
-            lambda v: v <= 1.0,
-        )
-        add(
-            f"{payload}: wflogging json / PJL JsonFormatter(json_ensure_ascii=False) (same UTF-8 output)",
-            ratio((WFL_JSON, payload), (PJL_JSON_UTF8, payload)),
-            "<= 1.0",
-            lambda v: v <= 1.0,
-        )
-    add(
-        "large: wflogging orjson / orjson.dumps floor",
-        ratio((WFL_ORJSON, "large"), (FLOOR_ORJSON, "large")),
-        "<= 1.5",
-        lambda v: v <= 1.5,
-    )
-    add(
-        "large: PJL JsonFormatter / wflogging orjson (speed-up)",
-        ratio((PJL_JSON, "large"), (WFL_ORJSON, "large")),
-        ">= 3.0",
-        lambda v: v >= 3.0,
-    )
-    for payload in ("small", "typical"):
-        add(
-            f"{payload}: wflogging orjson / stdlib-logging floor",
-            ratio((WFL_ORJSON, payload), (FLOOR_LOGGING, payload)),
-            "<= 1.5",
-            lambda v: v <= 1.5,
-        )
-    paced = {(q.pipeline, q.payload): sorted(q.paced) for q in latencies}
-    if (WFL_ORJSON, "typical") in paced:
-        typical_p99 = percentile(paced[(WFL_ORJSON, "typical")], 0.99) / 1000
-        add("typical: queue-mode call-site p99 µs (wflogging orjson)", typical_p99, "< 50", lambda v: v < 50)
-        if (FLOOR_LOGGING, "typical") in paced:
-            floor_p99 = percentile(paced[(FLOOR_LOGGING, "typical")], 0.99) / 1000
-            add(
-                "(noise floor) typical: queue-mode call-site p99 µs, stdlib-logging floor",
-                floor_p99,
-                "< 50",
-                lambda v: v < 50,
-            )
-        if (WFL_ORJSON, "large") in paced:
-            large_p99 = percentile(paced[(WFL_ORJSON, "large")], 0.99) / 1000
-            add(
-                "queue-mode p99 large / typical (size independence)",
-                large_p99 / typical_p99,
-                "<= 1.5",
-                lambda v: v <= 1.5,
-            )
-    for pipeline in (WFL_ORJSON, WFL_JSON):
-        if (pipeline, "large") in us and (pipeline, "typical") in us:
-            per_byte_large = us[(pipeline, "large")] / event_bytes["large"]
-            per_byte_typical = us[(pipeline, "typical")] / event_bytes["typical"]
-            add(
-                f"{pipeline}: per-byte cost large / typical",
-                per_byte_large / per_byte_typical,
-                "<= 1.0",
-                lambda v: v <= 1.0,
-            )
-    for item in memory:
-        megabytes = item["prompt_bytes"] / 1e6
-        add(
-            f"tracemalloc peak / prompt size, {megabytes:.0f} MB prompt, {item['serializer']}",
-            item["tracemalloc_ratio"],
-            "< 3.0",
-            lambda v: v < 3.0,
-        )
-        add(
-            f"(for reference) peak RSS growth / prompt size, {megabytes:.0f} MB prompt, {item['serializer']}",
-            item["ratio"],
-            "< 3.0",
-            lambda v: v < 3.0,
-        )
-    return targets
-
-
-def targets_table(targets: list[Target]) -> str:
-    out = [
-        "\n### Issue 5 targets (in-memory sink)\n",
-        "| target | measured | limit | verdict |",
-        "|---|---:|---|---|",
-    ]
-    for target in targets:
-        verdict = "n/a" if target.passed is None else ("PASS" if target.passed else "FAIL")
-        out.append(f"| {target.name} | {_fmt(target.measured)} | {target.limit} | {verdict} |")
     return "\n".join(out)
 
 
