@@ -6,12 +6,12 @@ This table is the one place to add a field or a rule. Everything else is derived
   when the file and the declaration drift apart, ``python -m wflogging.declaration`` rewrites it);
 - the compiled validator of the hot path (:func:`compiled_entry_type`: msgspec Structs that
   check types, shapes, required keys, enums and lengths at C speed);
-- the general, problem-collecting builder's field order and key sets (:mod:`wflogging.event`);
-- the report's decoder (:mod:`wflogging.cli.report_decode` reads the names declared here).
+- the general, problem-collecting builder's field order and key sets (``wflogging.event``);
+- the report's decoder (``wflogging report`` decodes the fields declared here).
 
-A field's *kind* names its rule in :mod:`wflogging.schema` (what a caller may pass and what
+A field's *kind* names its rule in ``wflogging.schema`` (what a caller may pass and what
 the entry stores); the rules that span fields are :data:`CROSS_FIELD_RULES`, enforced in
-:mod:`wflogging.schema` (``check_order``, ``call_sequence``) and stated in the JSON Schema.
+``wflogging.schema`` (``check_order``, ``call_sequence``) and stated in the JSON Schema.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class FeedbackType(str, enum.Enum):
     MANUAL_STEP_CONFIRMATION = "Manual-Step-Confirmation"
 
 
-#: What a field holds; each kind has one rule in :mod:`wflogging.schema`.
+#: What a field holds; each kind has one rule in ``wflogging.schema``.
 Kind = Literal[
     "uuid",  # a UUID, written as its lowercase 8-4-4-4-12 text
     "text",  # a non-empty string, kept exactly
@@ -124,7 +124,7 @@ HUMAN_FEEDBACK = (
     Field("timestamp_utc", "instant", "When the feedback was provided."),
 )
 
-#: The SOP's ten fields, in the SOP's order: the order every entry is written in.
+#: The SOP's ten fields in the SOP's order, which is the order every entry is written in.
 EVENT = (
     Field(
         "event_id",
@@ -169,7 +169,7 @@ EVENT = (
     ),
 )
 
-#: Not part of the SOP: written only when the user opts in.
+#: Not part of the SOP, and written only when the user opts in.
 EXTENSIONS = Field(
     "extensions",
     "json_object",
