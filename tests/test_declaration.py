@@ -109,3 +109,14 @@ def test_the_compiled_path_and_the_general_rules_give_the_same_verdict_and_the_s
     if flat[0] == "written":
         line = json.loads(flat[1][0])
         assert list(line)[:10] == list(SOP_KEYS)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fields=_good_events)
+def test_valid_events_in_the_usual_forms_take_the_compiled_path(fields: dict[str, Any]) -> None:
+    """The hot path is the compiled one: a bug there must fail here, not fall back unseen."""
+    from wflogging.event import _compiled_entry
+
+    entry = _compiled_entry({"event_id": EVENT_ID, **fields}, RUN_ID)
+    assert entry is not None
+    assert entry == wflogging.build_entry({"task_event": {"event_id": EVENT_ID, **fields}}, RUN_ID)

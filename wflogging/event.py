@@ -435,7 +435,6 @@ _INT_MIN, _INT_MAX = schema.INT_RANGE
 _FLOAT_MAX = sys.float_info.max
 _COMPILED_ENTRY = declaration.compiled_entry_type()
 _convert = msgspec.convert
-_CompiledRefused = msgspec.ValidationError
 
 
 class _NotFast(Exception):
@@ -459,20 +458,14 @@ def _compiled_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> En
         return None
     try:
         given = _convert(fields, _COMPILED_ENTRY)
-        return _finish(given, run_id_at_call)
-    except (_CompiledRefused, _NotFast):
-        return None
     except RecursionError:
         raise  # the stack ran out, the event is not at fault: the handler counts it as a fault
-    except Exception:  # a caller's object raised while msgspec read it: the guarded rules report it
+    except Exception:  # refused (msgspec.ValidationError), or a caller's object raised while read
         return None
-
-
-def _fast_text(value: Any, traits: _Traits) -> str:
-    """A non-empty exact ``str`` (what :func:`schema.text` returns unchanged)."""
-    if type(value) is not str or not value:
-        raise _NotFast
-    return _fast_any_text(value, traits)
+    try:
+        return _finish(given, run_id_at_call)  # reads converted plain values only: no caller code
+    except _NotFast:
+        return None
 
 
 def _note_wide_text(value: str, traits: _Traits) -> None:
@@ -483,20 +476,12 @@ def _note_wide_text(value: str, traits: _Traits) -> None:
         traits.separators = True
 
 
-def _fast_any_text(value: Any, traits: _Traits) -> str:
-    """An exact ``str``, possibly empty (prompts, completions, feedback content)."""
-    if type(value) is not str:
-        raise _NotFast
-    if not value.isascii():
-        _note_wide_text(value, traits)
-    if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
-        traits.longest_text = len(value)
-    return value
+def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:  # noqa: PLR0912, PLR0915 - one frame on purpose
+    """The entry from the compiled Struct ``given``: derived values, the remaining rules, traits.
 
-
-def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:
-    """The entry from the compiled Struct ``given``: derived values, the remaining rules, traits."""
-    traits = _Traits()
+    One frame for the common shape: on this path a Python call costs as much as the check it
+    makes, so the texts are gathered and checked in one loop rather than one call each.
+    """
     event_id = given.event_id
     if event_id is None:
         event_id = str(uuid.uuid4())
@@ -510,21 +495,56 @@ def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:
     checked_run_id = _CHECKED_RUN_IDS.get(run_id) if type(run_id) is str else None
     if checked_run_id is None:
         checked_run_id = _check_run_id(run_id)  # also: no run at all (the environment fallback)
-    cost_data = given.cost_data
+    texts = [given.task_id, given.task_description, given.agent_name]
+    trace = []
+    if given.llm_trace is not None:
+        for position, call in enumerate(given.llm_trace, start=1):
+            if call.call_sequence is not None and call.call_sequence != position:
+                raise _NotFast
+            model, prompt, completion = call.model_name, call.prompt, call.completion
+            texts += (model, prompt, completion)
+            trace.append(
+                {"call_sequence": position, "model_name": model, "prompt": prompt, "completion": completion}
+            )
     feedback = given.human_feedback
+    if feedback is not None:
+        texts += (feedback.type, feedback.content)
+        feedback = {
+            "type": feedback.type,
+            "content": feedback.content,
+            "timestamp_utc": _fast_instant(feedback.timestamp_utc)[0],
+        }
+    traits = _texts_traits(texts)
+    stamps = given.timestamps
+    start_text, start = _fast_instant(stamps.start_time_utc)
+    end_text, end = _fast_instant(stamps.end_time_utc)
+    if end < start:
+        raise _NotFast
+    seconds = stamps.duration_seconds
+    if seconds is None:
+        seconds = (end - start).total_seconds()
+    elif not seconds <= _FLOAT_MAX:  # infinity or NaN (msgspec has checked >= 0 and the type)
+        raise _NotFast
+    if seconds < DIVERGENT_FLOATS_BELOW and spelled_differently(seconds):
+        traits.floats = True
+    cost_data = given.cost_data
     # Filled key by key in the SOP's order: no second dict to copy from.
     entry = EntryDict()
     entry["event_id"] = event_id
     entry["workflow_run_id"] = checked_run_id
-    entry["task_id"] = _fast_text(given.task_id, traits)
-    entry["task_description"] = _fast_text(given.task_description, traits)
-    entry["agent_name"] = _fast_text(given.agent_name, traits)
-    entry["timestamps"] = _fast_timestamps(given.timestamps, traits)
+    entry["task_id"] = texts[0]
+    entry["task_description"] = texts[1]
+    entry["agent_name"] = texts[2]
+    entry["timestamps"] = {
+        "start_time_utc": start_text,
+        "end_time_utc": end_text,
+        "duration_seconds": seconds,
+    }
     entry["status"] = given.status
     # msgspec made these top-level dicts for us: checked in place, nested ones copied.
     entry["cost_data"] = {} if cost_data is None else _own_dict(cost_data, traits)
-    entry["llm_trace"] = [] if given.llm_trace is None else _fast_trace(given.llm_trace, traits)
-    entry["human_feedback"] = None if feedback is None else _fast_feedback(feedback, traits)
+    entry["llm_trace"] = trace
+    entry["human_feedback"] = feedback
     extensions = given.extensions
     if extensions is not None:
         entry["extensions"] = _own_dict(extensions, traits)
@@ -532,6 +552,26 @@ def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:
     entry.line_separators = True if traits.separators else (None if traits.unsearched else False)
     entry.longest_text = traits.longest_text
     return entry
+
+
+def _texts_traits(texts: list[Any]) -> _Traits:
+    """Every text an exact ``str`` (msgspec lets subclasses through), and what they hold."""
+    traits = _Traits()
+    longest = 0
+    for text in texts:
+        if type(text) is not str:
+            raise _NotFast
+        if len(text) > longest:  # noqa: PLR1730 - no call to max() per text
+            longest = len(text)
+        # isascii() is O(1): only wide text is searched, and text too long to search here
+        # is left to the serializer, which looks at it in pieces.
+        if not text.isascii():
+            if len(text) >= SEARCH_LATER_CHARS:
+                traits.unsearched = True
+            elif "\u2028" in text or "\u2029" in text or "\x85" in text:
+                traits.separators = True
+    traits.longest_text = longest
+    return traits
 
 
 # A run logs many events: its id is checked once, not once per event. The memo is
@@ -560,62 +600,6 @@ def _fast_instant(value: Any) -> tuple[str, dt.datetime]:
         raise _NotFast from None
 
 
-def _fast_timestamps(stamps: Any, traits: _Traits) -> dict[str, Any]:
-    start_text, start = _fast_instant(stamps.start_time_utc)
-    end_text, end = _fast_instant(stamps.end_time_utc)
-    if end < start:
-        raise _NotFast
-    seconds = stamps.duration_seconds
-    if seconds is None:
-        seconds = (end - start).total_seconds()
-    elif not seconds <= _FLOAT_MAX:  # infinity or NaN (msgspec has checked >= 0 and the type)
-        raise _NotFast
-    if seconds < DIVERGENT_FLOATS_BELOW and spelled_differently(seconds):
-        traits.floats = True
-    return {"start_time_utc": start_text, "end_time_utc": end_text, "duration_seconds": seconds}
-
-
-def _fast_trace(calls: list[Any], traits: _Traits) -> list[dict[str, Any]]:
-    trace = []
-    for position, call in enumerate(calls, start=1):
-        sequence = call.call_sequence
-        if sequence is not None and sequence != position:
-            raise _NotFast
-        model, prompt, completion = call.model_name, call.prompt, call.completion
-        if type(model) is not str or type(prompt) is not str or type(completion) is not str:
-            raise _NotFast
-        _note_call_texts(model, prompt, completion, traits)
-        trace.append(
-            {"call_sequence": position, "model_name": model, "prompt": prompt, "completion": completion}
-        )
-    return trace
-
-
-def _note_call_texts(model: str, prompt: str, completion: str, traits: _Traits) -> None:
-    # One call for the three strings, not three: a trace can hold hundreds of calls.
-    if not model.isascii():
-        _note_wide_text(model, traits)
-    if not prompt.isascii():
-        _note_wide_text(prompt, traits)
-    if not completion.isascii():
-        _note_wide_text(completion, traits)
-    longest = max(len(model), len(prompt), len(completion))
-    if longest > traits.longest_text:  # noqa: PLR1730 - no call to max() per entry
-        traits.longest_text = longest
-
-
-def _fast_feedback(feedback: Any, traits: _Traits) -> dict[str, Any]:
-    return {
-        "type": _fast_text(feedback.type, traits),
-        "content": _fast_any_text(feedback.content, traits),
-        "timestamp_utc": _fast_instant(feedback.timestamp_utc)[0],
-    }
-
-
-# Nesting deeper than schema.MAX_DEPTH is left to the full rules, and so are cycles: a
-# cycle nests without end, so the depth limit stops it, with no set of open containers.
-
-
 def _fast_dict(value: dict[Any, Any], depth: int, traits: _Traits) -> dict[str, Any]:
     if depth >= schema.MAX_DEPTH:
         raise _NotFast
@@ -626,24 +610,42 @@ def _fast_dict(value: dict[Any, Any], depth: int, traits: _Traits) -> dict[str, 
         if not key.isascii() and holds_line_separator(key):
             traits.separators = True
         # Cost data is mostly token counts: those are decided here, without a call.
-        if type(item) is int and _INT_MIN <= item <= _INT_MAX:
+        kind = type(item)
+        if kind is int and _INT_MIN <= item <= _INT_MAX:
             result[key] = item
+        elif kind is dict:
+            result[key] = _fast_dict(item, depth + 1, traits)
         else:
             result[key] = _fast_item(item, depth, traits)
     return result
 
 
-def _own_dict(value: dict[Any, Any], traits: _Traits) -> dict[str, Any]:
+def _own_dict(value: dict[Any, Any], traits: _Traits) -> dict[str, Any]:  # noqa: PLR0912 - one frame on purpose
     """:func:`_fast_dict` of a top-level dict that msgspec made for this entry: checked in place."""
     for key, item in value.items():
         if type(key) is not str:
             raise _NotFast
         if not key.isascii() and holds_line_separator(key):
             traits.separators = True
-        if type(item) is not int or not _INT_MIN <= item <= _INT_MAX:
+        kind = type(item)
+        # Cost data is mostly counts, money and names: decided here, without a call.
+        if kind is int:
+            if not _INT_MIN <= item <= _INT_MAX:
+                raise _NotFast
+        elif kind is float:
+            if item - item != 0.0:  # NaN and the infinities give NaN
+                raise _NotFast
+            if -DIVERGENT_FLOATS_BELOW < item < DIVERGENT_FLOATS_BELOW and spelled_differently(item):
+                traits.floats = True
+        elif kind is dict:
+            value[key] = _fast_dict(item, 1, traits)  # a copy: the caller's stays untouched
+        elif kind is str and item.isascii():
+            if len(item) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
+                traits.longest_text = len(item)
+        else:
             checked = _fast_item(item, 0, traits)
             if checked is not item:
-                value[key] = checked  # a copy of a nested container: the caller's stays untouched
+                value[key] = checked
     return value
 
 

@@ -125,6 +125,9 @@ class AppendOnlyFile:
         self._lock = threading.Lock()
         self._rotation_lock_fd: int | None = None
         self._deferred_failure: WrittenWithError | None = None
+        # Where this writer's last line ended in the open file (None: unknown). While the
+        # file still ends there, its last byte is that line's newline: no need to read it.
+        self._own_end: int | None = None
         _open_files.add(self)
 
     @property
@@ -182,7 +185,7 @@ class AppendOnlyFile:
         if self._fd is None:
             fd = open_no_follow(self.path, _OPEN_FLAGS, self.file_mode, follow=self.follow_symlinks)
             status = os.fstat(fd)
-            self._fd, self._identity = fd, (status.st_dev, status.st_ino)
+            self._fd, self._identity, self._own_end = fd, (status.st_dev, status.st_ino), None
             self._warn_if_readable_by_others(status)
         return self._fd
 
@@ -233,11 +236,17 @@ class AppendOnlyFile:
 
     def _write(self, fd: int, line: bytes) -> None:
         locked = _lock_for_write(fd)
+        own_end: int | None = self._own_end
+        self._own_end = None  # unknown until this write is whole
         try:
-            line = self._resync(fd) + line
+            size = os.lseek(fd, 0, os.SEEK_END)  # cheaper than fstat; O_APPEND writes ignore the offset
+            if size and size != own_end and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # a torn line (a killed writer's) ends the file: start a fresh one
             written = os.write(fd, line)
             while written < len(line):  # short write: the rest, still as the tail
                 written += os.write(fd, memoryview(line)[written:])
+            if locked:  # no one else could append in between: the file ends where this line does
+                self._own_end = size + written
         except BaseException as exc:
             if isinstance(exc, OSError) and exc.errno in _STALE_DESCRIPTOR:
                 self._close_fd()  # reopen on the next write
@@ -248,14 +257,6 @@ class AppendOnlyFile:
                 with contextlib.suppress(OSError):
                     fcntl.flock(fd, fcntl.LOCK_UN)
         self._unsynced += 1 if self.syncs else 0
-
-    @staticmethod
-    def _resync(fd: int) -> bytes:
-        """``b"\\n"`` when the file ends in a torn line (no final newline), else ``b""``."""
-        size = os.lseek(fd, 0, os.SEEK_END)  # cheaper than fstat; O_APPEND writes ignore the offset
-        if not size or os.pread(fd, 1, size - 1) == b"\n":
-            return b""
-        return b"\n"
 
     def _sync_if_due(self) -> None:
         if not self._unsynced or self._fd is None:
