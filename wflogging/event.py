@@ -444,13 +444,11 @@ class _NotFast(Exception):
 class _Traits:
     """What the compiled path has seen so far (see :class:`~wflogging.serialize.EntryDict`)."""
 
-    __slots__ = ("floats", "longest_text", "separators", "unsearched")
-
-    def __init__(self) -> None:
-        self.floats = False
-        self.separators = False
-        self.longest_text = 0
-        self.unsearched = False
+    # Class defaults instead of an __init__: a Python-level __init__ costs a frame per entry.
+    floats = False
+    separators = False
+    longest_text = 0
+    unsearched = False
 
 
 def _compiled_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> EntryDict | None:
@@ -516,8 +514,13 @@ def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:  # noqa: PLR09
         }
     traits = _texts_traits(texts)
     stamps = given.timestamps
-    start_text, start = _fast_instant(stamps.start_time_utc)
-    end_text, end = _fast_instant(stamps.end_time_utc)
+    start_text, end_text = stamps.start_time_utc, stamps.end_time_utc  # str: msgspec checked
+    if not (_CANONICAL_INSTANT(start_text) and _CANONICAL_INSTANT(end_text)):
+        raise _NotFast
+    try:
+        start, end = _naive_from_iso(start_text[:-1]), _naive_from_iso(end_text[:-1])
+    except ValueError:  # month 13 and the like: the general rules word the problem
+        raise _NotFast from None
     if end < start:
         raise _NotFast
     seconds = stamps.duration_seconds

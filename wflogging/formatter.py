@@ -125,16 +125,19 @@ class TaskEventFormatter(JsonFormatter):
 
     def _entry(self, record: logging.LogRecord) -> dict[str, Any]:
         """The entry to write; the record's shared entry itself when no option changes it (read-only)."""
-        if not is_task_event(record):
+        attributes = record.__dict__
+        if "task_id" not in attributes and "task_event" not in attributes:  # is_task_event, inline
             raise NotATaskEvent(
                 f"record from {record.name!r} ({record.pathname}:{record.lineno}) is not a task event: "
                 "its extra has neither task_id nor task_event"
             )
-        fields = event_fields(record)
-        shared = shared_entry(record, fields)
+        shared = attributes.get(ENTRY_ATTRIBUTE)
+        if shared is None:
+            shared = shared_entry(record)
         error = self._error(record) if self.error_details else None
         if not (self.record_fields or error or self.redactor or self.size_cap):
             return shared  # not copied: the line is written from it, never changed
+        fields = event_fields(record)
         entry: dict[str, Any] = EntryDict(shared)  # options below change this copy only
         if type(shared) is EntryDict and type(entry) is EntryDict:
             entry.divergent_floats, entry.line_separators, entry.longest_text = data_traits(shared)

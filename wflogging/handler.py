@@ -10,7 +10,7 @@ import sys
 import threading
 import traceback
 
-from wflogging.event import TaskEventRejected, is_task_event
+from wflogging.event import TaskEventRejected
 from wflogging.formatter import TaskEventFormatter
 from wflogging.journal import OpenTaskJournal, journal_dir_for
 from wflogging.redaction import Redactor
@@ -70,13 +70,15 @@ class TaskEventsOnlyHandler(logging.Handler):
     """
 
     def handle(self, record: logging.LogRecord) -> bool:
-        if not is_task_event(record):
+        attributes = record.__dict__  # is_task_event(record), inline: this runs for every record
+        if "task_id" not in attributes and "task_event" not in attributes:
             return False
-        verdict: object = self.filter(record)
-        if not verdict:
-            return False
-        if isinstance(verdict, logging.LogRecord):  # 3.12+: a filter may return a replacement
-            record = verdict
+        if self.filters:  # Filterer.filter only when there is a filter to ask
+            verdict: object = self.filter(record)
+            if not verdict:
+                return False
+            if isinstance(verdict, logging.LogRecord):  # 3.12+: a filter may return a replacement
+                record = verdict
         self.emit(record)
         return True
 

@@ -298,7 +298,10 @@ class OrjsonSerializer:
         self._reference = StdlibJsonSerializer()
 
     def _line(self, data: Any, option: int) -> bytes:
-        floats, separators, longest = data_traits(data)
+        if type(data) is EntryDict and data.line_separators is not None:  # what the builder noted
+            floats, separators, longest = data.divergent_floats, data.line_separators, data.longest_text
+        else:
+            floats, separators, longest = data_traits(data)
         # Shorter strings are written by orjson in place: splicing costs a copy of the line,
         # and orjson's buffer for a shorter string is a few megabytes at most.
         if longest >= _HUGE_TEXT_CHARS:
@@ -310,7 +313,12 @@ class OrjsonSerializer:
             if self._fragment is None:
                 return self._reference.dumps_line(data) if option else self._reference.dumps(data)
             data = _floats_as_fragments(data, self._fragment)
-        line: bytes = self._dumps(data, option)
+        try:
+            line: bytes = self._orjson.dumps(data, option=option)
+        except self._orjson.JSONEncodeError as exc:
+            if "surrogates" in str(exc):
+                raise UnencodableText(str(exc)) from None
+            raise
         return _escape_separators_bytes(line) if separators else line
 
     def _dumps(self, data: Any, option: int = 0) -> bytes:
