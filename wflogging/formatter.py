@@ -12,6 +12,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 from wflogging import schema
+from wflogging.context import RECORD_ATTRIBUTE
 from wflogging.event import (
     TaskEventRejected,
     build_entry,
@@ -232,10 +233,15 @@ def shared_entry(record: logging.LogRecord, fields: Mapping[str, Any] | None = N
     one build, so they all write the same generated ``event_id``. Treat it as
     read-only: formatters apply their options to a copy.
     """
-    built: dict[str, Any] | None = record.__dict__.get(ENTRY_ATTRIBUTE)
+    attributes = record.__dict__
+    built: dict[str, Any] | None = attributes.get(ENTRY_ATTRIBUTE)
     if built is None:
-        built = build_entry(event_fields(record) if fields is None else fields, record_run_id(record))
-        record.__dict__[ENTRY_ATTRIBUTE] = built
+        if fields is None:  # event_fields(record), whose usual answer is the attributes themselves
+            fields = attributes if "task_event" not in attributes else event_fields(record)
+        # record_run_id(record), inline for the usual case: the run captured where it was logged
+        run_id = attributes[RECORD_ATTRIBUTE] if RECORD_ATTRIBUTE in attributes else record_run_id(record)
+        built = build_entry(fields, run_id)
+        attributes[ENTRY_ATTRIBUTE] = built
     return built
 
 

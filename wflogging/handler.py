@@ -250,8 +250,30 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             self.open_task_journal.redact = fmt.redactor is not None
 
     def emit(self, record: logging.LogRecord) -> None:
+        # One frame for the whole write (a frame per step costs more than some steps).
         try:
-            self._emit(record)
+            try:
+                line = self.formatter.format_line(record)
+            except TaskEventRejected as rejected:
+                self.rejects.report(rejected, record, redactor=self.formatter.redactor)
+                if self.strict:
+                    raise
+                return
+            except RecursionError:
+                raise  # to the handler below, once the stack has unwound to this frame
+            except Exception as exc:
+                self._fault(record, exc, written=False)
+                return
+            try:
+                self.file.write_line(line)
+            except RecursionError:
+                raise
+            except Exception as exc:
+                self._fault(record, exc, written=isinstance(exc, WrittenWithError))
+            else:
+                if self._reported:  # the fault cleared: report the next one again
+                    with self._fault_lock:
+                        self._reported.clear()
         except RecursionError as exc:
             # Unlike the stdlib's StreamHandler, which re-raises it: logging must not break the
             # caller, and a caller near the recursion limit gets its RecursionError from its own
@@ -260,30 +282,6 @@ class TaskEventHandler(TaskEventsOnlyHandler):
                 self._fault(record, exc, written=False)
             except RecursionError:  # not even the report fits in the stack that is left
                 self.dropped += 1
-
-    def _emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.formatter.format_line(record)
-        except TaskEventRejected as rejected:
-            self.rejects.report(rejected, record, redactor=self.formatter.redactor)
-            if self.strict:
-                raise
-            return
-        except RecursionError:
-            raise  # to emit(), which has more stack left
-        except Exception as exc:
-            self._fault(record, exc, written=False)
-            return
-        try:
-            self.file.write_line(line)
-        except RecursionError:
-            raise
-        except Exception as exc:
-            self._fault(record, exc, written=isinstance(exc, WrittenWithError))
-        else:
-            if self._reported:  # the fault cleared: report the next one again
-                with self._fault_lock:
-                    self._reported.clear()
 
     def _fault(self, record: logging.LogRecord, exc: Exception, *, written: bool) -> None:
         """Count the event; report this kind of error through handleError once per fault episode."""
