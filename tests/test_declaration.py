@@ -33,6 +33,13 @@ def test_every_declared_field_is_in_every_entry_in_the_declared_order() -> None:
     assert wflogging.load_json_schema()["required"] == declared
 
 
+def test_the_compiled_path_applies_every_rule_the_declaration_asks_for() -> None:
+    """A field of a kind the compiled path does not check there must be added to it too."""
+    from wflogging.compiled import COMPILED_PATH_COMPLETE
+
+    assert COMPILED_PATH_COMPLETE
+
+
 def test_the_status_values_are_the_schema_enum() -> None:
     schema = wflogging.load_json_schema()
     assert schema["properties"]["status"]["enum"] == [member.value for member in wflogging.Status]
@@ -115,8 +122,8 @@ def test_the_compiled_path_and_the_general_rules_give_the_same_verdict_and_the_s
 @given(fields=_good_events)
 def test_valid_events_in_the_usual_forms_take_the_compiled_path(fields: dict[str, Any]) -> None:
     """The hot path is the compiled one: a bug there must fail here, not fall back unseen."""
-    from wflogging.event import _compiled_entry
+    from wflogging.compiled import compiled_entry
 
-    entry = _compiled_entry({"event_id": EVENT_ID, **fields}, RUN_ID)
+    entry = compiled_entry({"event_id": EVENT_ID, **fields}, RUN_ID)
     assert entry is not None
     assert entry == wflogging.build_entry({"task_event": {"event_id": EVENT_ID, **fields}}, RUN_ID)
