@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 import wflogging
 from tests.conftest import EventLog
 from tests.test_cli_support import events_in, log_task, run_cli, run_cli_process, write_workflow
-from wflogging.cli.report import ReportBuilder, Tally
+from wflogging.cli.report import ReportBuilder
+from wflogging.cli.report_aggregate import Tally
 from wflogging.reader import TornLine
 
 

@@ -38,11 +38,12 @@ import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from wflogging.cli.exact_sums import from_units as _from_units
+from wflogging.cli.exact_sums import units as _units
 from wflogging.cli.render import money, seconds, short_id
-from wflogging.cli.report import _from_units, _units
 
 if TYPE_CHECKING:
-    from wflogging.cli.report import _Event
+    from wflogging.cli.report_decode import _Event
 
 __all__ = ["BASELINE_RUNS", "LIMIT", "RISE_PERCENT", "FindingsCollector", "prompt_keys"]
 
@@ -121,7 +122,7 @@ class _Run:
 
 def prompt_keys(calls: Sequence[Any]) -> list[int | None]:
     """Each call's prompt fingerprint (``None``: no prompt): all the findings need of the calls."""
-    from wflogging.cli.report import prompt_fingerprint
+    from wflogging.cli.report_decode import prompt_fingerprint
 
     return [prompt_fingerprint(call) for call in calls]
 

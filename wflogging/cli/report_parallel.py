@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import attrs
 
 from wflogging.cli.inputs import BATCH_BYTES, LineBatch, Progress, read_line_batches
-from wflogging.cli.report import ReportBuilder, ReportFilter, Section, Tally
+from wflogging.cli.report import ReportBuilder, ReportFilter
+from wflogging.cli.report_aggregate import Section, Tally
 from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine
 
@@ -225,9 +226,9 @@ def prompt_fingerprints_agree_across_processes() -> bool:
     xxh3 (the ``fast`` extra) always does; the fallback, ``hash()``, is salted per interpreter,
     so it agrees only in forked workers.
     """
-    from wflogging.cli import report
+    from wflogging.cli import report_decode
 
-    return report._xxh3 is not None or _start_method() == "fork"
+    return report_decode._xxh3 is not None or _start_method() == "fork"
 
 
 def _findings_of(builder: ReportBuilder) -> Any:

@@ -37,7 +37,7 @@ from wflogging import schema
 from wflogging.cli.inputs import DECODE_ERRORS, InputError, LineBatch, Progress, read_line_batches, torn_line
 
 # The report's own reading of an entry, so that SQL and the report count the same things.
-from wflogging.cli.report import _read_event, _whole_line_decoder
+from wflogging.cli.report_decode import _read_event, _whole_line_decoder
 from wflogging.cli.report_parallel import (
     Chunk,
     LineCounter,

@@ -1,0 +1,532 @@
+"""The report's reading of event lines: each line decoded into the facts the report counts.
+
+What the report knows of an entry's fields (their names, and the types it reads
+them as) is here: ``cost_data`` read defensively (:func:`read_cost`), times in
+canonical form, the facts of one event (:class:`_Event`), prompt fingerprints, and
+the typed structs a line is decoded into (see "reading lines fast" below).
+The definitions the figures follow are in :mod:`wflogging.cli.report`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, cast
+
+from wflogging import schema
+from wflogging.cli.exact_sums import from_units as _from_units
+from wflogging.cli.exact_sums import units as _units
+from wflogging.cli.inputs import Line, NotAnObject
+from wflogging.reader import parse_line
+
+
+def _number(value: object) -> float | int | None:
+    """A finite JSON number, or ``None``."""
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[return-value]
+    if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+        return value  # type: ignore[return-value]
+    return None
+
+
+def _count(value: object) -> int:
+    """A token count: an integer (or integral float); anything else counts as 0."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return 0
+
+
+# --- reading cost_data ---------------------------------------------------------------------
+
+_MONEY_KEYS = ("total_cost_usd", "cost_usd")
+_INPUT_KEYS = ("input_tokens", "input", "prompt_tokens")
+_OUTPUT_KEYS = ("output_tokens", "output", "completion_tokens")
+_BREAKDOWN_KEYS = ("models", "by_model", "per_model")
+
+
+class CostFacts(NamedTuple):
+    """What one ``cost_data`` object says: money (``None`` when absent), tokens, and per model."""
+
+    usd: float | int | None
+    input_tokens: int
+    output_tokens: int
+    #: (model, money or None, input tokens, output tokens) per model, when ``cost_data`` breaks it down.
+    by_model: tuple[tuple[str, float | int | None, int, int], ...] | None
+    #: Calls the recorder could not price (left out of ``usd``).
+    unpriced_calls: int = 0
+
+
+def _first(mapping: dict[str, Any], keys: tuple[str, ...]) -> object:
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _tokens(mapping: dict[str, Any], input_key: str, output_key: str) -> tuple[int, int]:
+    """Input and output tokens, trying the expected keys first (this runs for every event)."""
+    input_tokens = mapping.get(input_key)
+    if input_tokens is None:
+        input_tokens = _first(mapping, _INPUT_KEYS)
+    output_tokens = mapping.get(output_key)
+    if output_tokens is None:
+        output_tokens = _first(mapping, _OUTPUT_KEYS)
+    return _count(input_tokens), _count(output_tokens)
+
+
+def read_cost(cost_data: object) -> CostFacts:
+    """The money and tokens in one event's ``cost_data`` (see the module docstring for the keys)."""
+    if type(cost_data) is not dict or not cost_data:
+        return _NO_COST
+    get = cost_data.get
+    usd = get("total_cost_usd")
+    usd = _number(usd if usd is not None else get("cost_usd"))
+    tokens = get("tokens")
+    if type(tokens) is dict:
+        input_tokens, output_tokens = _tokens(tokens, "input", "output")
+    else:
+        input_tokens, output_tokens = _tokens(cost_data, "input_tokens", "output_tokens")
+    unpriced = get("unpriced_calls")
+    unpriced = 0 if unpriced is None else _count(unpriced)
+    breakdown = get("models")
+    if breakdown is None:
+        breakdown = _first(cost_data, _BREAKDOWN_KEYS)
+    if type(breakdown) is not dict or not breakdown:
+        return CostFacts(usd, input_tokens, output_tokens, None, unpriced)
+    by_model = _breakdown(breakdown)
+    if usd is None and any(row[1] is not None for row in by_model):
+        usd = _from_units(sum(_units(row[1]) for row in by_model if row[1] is not None))
+    if not (input_tokens or output_tokens):
+        input_tokens = sum(row[2] for row in by_model)
+        output_tokens = sum(row[3] for row in by_model)
+    return CostFacts(usd, input_tokens, output_tokens, by_model, unpriced)
+
+
+def _breakdown(breakdown: dict[str, Any]) -> tuple[tuple[str, float | int | None, int, int], ...]:
+    rows = []
+    for model, part in breakdown.items():
+        if type(part) is not dict:
+            continue
+        usd = part.get("cost_usd")
+        input_tokens = part.get("input_tokens")
+        output_tokens = part.get("output_tokens")
+        if type(usd) is not float or type(input_tokens) is not int or type(output_tokens) is not int:
+            usd = _number(_first(part, _MONEY_KEYS))
+            input_tokens, output_tokens = _tokens(part, "input_tokens", "output_tokens")
+        rows.append((model, usd, input_tokens, output_tokens))
+    return tuple(rows)
+
+
+_NO_COST = CostFacts(None, 0, 0, None, 0)
+
+UNATTRIBUTED = "(unattributed)"
+SEVERAL_MODELS = "(several models)"
+NO_CALLS = "(no LLM calls)"
+
+# --- time ------------------------------------------------------------------------------------
+
+
+def _canonical(value: object) -> str | None:
+    """A timestamp as wflogging writes it (``YYYY-MM-DDTHH:MM:SS.ffffffZ``): comparable as text."""
+    if type(value) is not str:
+        return None
+    if len(value) == 27 and value[26] == "Z" and value[10] == "T":
+        return value
+    try:
+        return schema.format_instant(schema.instant(value, "timestamp"))
+    except ValueError:
+        return None
+
+
+def parse_moment(text: str) -> str:
+    """A ``--since``/``--until`` value in canonical form; a date or a time without offset is UTC."""
+    value = text.strip()
+    if len(value) == 10:  # YYYY-MM-DD
+        value += "T00:00:00Z"
+    elif value[-1:] not in ("Z", "z") and not _has_offset(value):
+        value += "Z"
+    return schema.format_instant(schema.instant(value.replace(" ", "T", 1), "time"))
+
+
+def _has_offset(value: str) -> bool:
+    return len(value) > 6 and value[-6] in "+-" and value[-3] == ":"
+
+
+def _seconds_between(earlier: str, later: str) -> float | None:
+    """Seconds from one timestamp in :func:`_canonical` form to another; ``None`` if one is not a date."""
+    try:
+        # Both are UTC, so their dates and times without the "Z" differ by as much (and fromisoformat,
+        # in C, is several times faster than schema.instant, which takes every RFC 3339 form).
+        start = dt.datetime.fromisoformat(earlier[:26])
+        end = dt.datetime.fromisoformat(later[:26])
+    except ValueError:
+        return None
+    return (end - start).total_seconds()
+
+
+class _Event:
+    """The facts of one event that the report uses, read once (a plain class: this is the hot path)."""
+
+    __slots__ = (
+        "_description",
+        "_extensions",
+        "_feedback",
+        "agent",
+        "cost",
+        "cost_units",
+        "duration",
+        "duration_units",
+        "end",
+        "models",
+        "run_id",
+        "start",
+        "status",
+        "task_id",
+    )
+
+    def __init__(  # noqa: PLR0917 - built in one place per parser, from one entry
+        self,
+        run_id: str,
+        task_id: str,
+        agent: str,
+        status: str,
+        start: str | None,
+        end: str | None,
+        duration: float,
+        cost: CostFacts,
+        models: list[str],
+        description: object,
+        feedback: object,
+        extensions: object,
+    ) -> None:
+        self.run_id = run_id
+        self.task_id = task_id
+        self.agent = agent
+        self.status = status
+        self.start = start
+        self.end = end
+        self.duration = duration
+        self.duration_units = _units(duration)
+        self.cost = cost
+        self.cost_units = None if cost.usd is None else _units(cost.usd)
+        self.models = models
+        # The rarely needed fields, as parsed: read through the properties below.
+        self._description = description
+        self._feedback = feedback
+        self._extensions = extensions
+
+    @property
+    def description(self) -> str:
+        return _text(self._description)
+
+    @property
+    def feedback(self) -> dict[str, Any] | None:
+        feedback = self._feedback
+        return feedback if type(feedback) is dict else None
+
+    @property
+    def error(self) -> str | None:
+        return _error_reason(self._extensions)
+
+
+def _read_event(entry: Mapping[str, Any]) -> _Event | None:
+    """The facts the report needs, or ``None`` when ``entry`` is not a task event.
+
+    This runs once per event, so it is written for speed: the checks for the
+    form wflogging writes come first and the general helpers only run when
+    they fail (each Python call costs about as much as parsing 100 bytes).
+    """
+    get = entry.get
+    status = get("status")
+    task_id = get("task_id")
+    timestamps = get("timestamps")
+    if type(status) is not str or type(task_id) is not str or type(timestamps) is not dict:
+        return None
+    duration = timestamps.get("duration_seconds")
+    if type(duration) is not float or not 0 <= duration < math.inf:
+        duration = _number(duration)
+        duration = 0.0 if duration is None or duration < 0 else float(duration)
+    start = timestamps.get("start_time_utc")
+    if type(start) is not str or len(start) != 27 or start[26] != "Z":
+        start = _canonical(start)
+    end = timestamps.get("end_time_utc")
+    if type(end) is not str or len(end) != 27 or end[26] != "Z":
+        end = _canonical(end)
+    calls = get("llm_trace")
+    models: list[str] = []
+    if type(calls) is list and calls:
+        try:
+            models = [call["model_name"] for call in calls]
+        except (TypeError, KeyError):
+            models = [call.get("model_name") for call in calls if type(call) is dict]  # type: ignore[misc]
+        if not all(type(name) is str for name in models):
+            models = [str(name) for name in models]  # a bad entry: keep it countable
+    run_id = get("workflow_run_id")
+    agent = get("agent_name")
+    return _Event(
+        run_id if type(run_id) is str else "(no run id)",
+        task_id,
+        agent if type(agent) is str and agent else "(no agent)",
+        status,
+        start,
+        end,
+        duration,
+        read_cost(get("cost_data")),
+        models,
+        get("task_description"),
+        get("human_feedback"),
+        get("extensions"),
+    )
+
+
+def _text(value: object) -> str:
+    return value if type(value) is str else ""
+
+
+def _error_reason(extensions: object) -> str | None:
+    if type(extensions) is not dict:
+        return None
+    error = extensions.get("error")
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict):
+        kind, message = error.get("type"), error.get("message")
+        parts = [str(part) for part in (kind, message) if part]
+        return ": ".join(parts) or None
+    return None
+
+
+# --- prompt fingerprints ---------------------------------------------------------------------
+# "Prompts that repeat across runs" compares prompts through a 64-bit fingerprint (the report keeps
+# fingerprints, never prompts) of their JSON string literal: the prompt as a writer that escapes only
+# what JSON requires writes it (", \ and control characters, the short escapes where there are some;
+# everything else as UTF-8). That is what wflogging writes (json and orjson alike), and
+# json.dumps(ensure_ascii=False), orjson and msgspec, so for their files this is the same as comparing
+# the texts. It lets the fast reader fingerprint the bytes of the line as they are, without making a
+# Python string of each prompt: prompts are most of an event's bytes, and this was a large part of the
+# report's time. A writer that escapes more (\uXXXX for non-ASCII, \/) writes other bytes for the same
+# text: its prompts still match each other, but a line read whole (an entry in another shape, or
+# ReportBuilder.read(parser="json" or "orjson")) has its prompt re-written the minimal way. With
+# xxhash installed (the [fast] extra) the fingerprint is xxh3-64, several times faster than hash().
+
+_QUOTE = ord('"')
+
+_xxh3: Callable[[Any], int] | None
+try:
+    from xxhash import xxh3_64_intdigest as _xxh3
+except ImportError:  # pragma: no cover - the fallback is hash(), exercised where xxhash is missing
+    _xxh3 = None
+
+
+def _hash_literal(literal: Any) -> int:
+    return hash(bytes(literal))
+
+
+#: The fingerprint of a prompt's JSON string literal (bytes, or a ``msgspec.Raw``): xxh3 where installed.
+_fingerprint_literal: Callable[[Any], int] = _hash_literal if _xxh3 is None else _xxh3
+
+
+def prompt_fingerprint(call: object) -> int | None:
+    """The fingerprint of a call's prompt, from a parsed call or a fast-parsed one (``None``: no prompt)."""
+    if type(call) is dict:
+        prompt = call.get("prompt")
+        return _fingerprint(prompt) if prompt and type(prompt) is str else None
+    literal = getattr(call, "prompt", None)
+    if literal is None or len(literal) <= 2 or memoryview(literal)[0] != _QUOTE:
+        return None
+    return _fingerprint_literal(literal)
+
+
+def _fingerprint(prompt: str) -> int:
+    """The fingerprint of a prompt's text: that of its JSON literal, written the minimal way."""
+    return _fingerprint_literal(_minimal_literal(prompt))
+
+
+def _minimal_literal(text: str) -> bytes:
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(text)
+        except TypeError:  # orjson refuses lone surrogates (which json.loads lets through)
+            pass
+    return json.dumps(text, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+_orjson_dumps: Callable[[str], bytes] | None
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - json.dumps writes the same literals, only slower
+    _orjson_dumps = None
+
+
+# --- reading lines fast ----------------------------------------------------------------------------
+# The report needs a dozen small fields of each entry, while most of a line's bytes are prompts and
+# completions. With msgspec installed, a line in the shape wflogging writes is decoded into the small
+# typed structs below: completions are skipped without creating Python strings for them, and the
+# numbers arrive already typed. A line in any other shape (aliases in cost_data, a missing field, a
+# wrong type) fails their validation and is parsed whole and read by _read_event instead, so both
+# paths give the same facts for the same entry (the tests check this on random entries).
+
+try:
+    import msgspec
+
+    _HAVE_MSGSPEC = True
+except ImportError:  # pragma: no cover - the whole-line parsers are tested by forcing parser="orjson"/"json"
+    _HAVE_MSGSPEC = False
+
+
+if _HAVE_MSGSPEC:
+    _UNSET = msgspec.UNSET
+    _NO_PROMPT = msgspec.Raw(b"null")
+
+    class _FastCall(msgspec.Struct, gc=False):
+        model_name: str
+        # As written in the line (no Python string is made of it): see "prompt fingerprints". The
+        # completion is skipped.
+        prompt: msgspec.Raw = _NO_PROMPT
+
+    class _FastTimestamps(msgspec.Struct, gc=False):
+        start_time_utc: str
+        end_time_utc: str
+        duration_seconds: float
+
+    class _FastTokens(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+        input: int
+        output: int
+        cached: Any = None
+
+    class _FastModelCost(msgspec.Struct, gc=False):
+        cost_usd: int | float
+        input_tokens: int
+        output_tokens: int
+
+    class _FastCost(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+        # Unknown keys (the aliases read_cost understands, among others) send the line to the full parse.
+        total_cost_usd: int | float | msgspec.UnsetType = _UNSET
+        tokens: _FastTokens | msgspec.UnsetType = _UNSET
+        models: dict[str, _FastModelCost] | msgspec.UnsetType = _UNSET
+        unpriced_calls: int = 0
+        llm_calls: Any = None
+
+    class _FastEntry(msgspec.Struct, gc=False):
+        workflow_run_id: str
+        task_id: str
+        agent_name: str
+        status: str
+        timestamps: _FastTimestamps
+        llm_trace: list[_FastCall]
+        cost_data: _FastCost | None = None
+        task_description: Any = None
+        human_feedback: Any = None
+        extensions: Any = None
+
+    _FAST_ERRORS: tuple[type[Exception], ...] = (msgspec.ValidationError, msgspec.DecodeError)
+
+
+class _PlainFacts(NamedTuple):
+    """The facts of an entry in the recorder's shape, for Section.add_plain (a detailed run)."""
+
+    run_id: str
+    task_id: str
+    agent: str
+    status: str
+    start: str
+    end: str
+    duration: float
+    usd: float
+    input_tokens: int
+    output_tokens: int
+    unpriced: int
+    calls: list[Any]  # of _FastCall
+    by_model: dict[str, Any]  # of _FastModelCost
+    entry: Any  # the _FastEntry, for the rarely needed fields
+
+
+if _HAVE_MSGSPEC:
+    #: Reads a line into a _FastEntry, or raises one of _FAST_ERRORS.
+    _FAST_DECODER = msgspec.json.Decoder(_FastEntry)
+
+
+def _loads_bytes(line: Line) -> Any:
+    """``json.loads`` for a line that may be a view (which it does not take)."""
+    return json.loads(bytes(line))
+
+
+def _whole_line_decoder(parser: str) -> Callable[[Line], dict[str, Any]]:
+    """A function that parses a line (``parser`` is ``"orjson"`` or ``"json"``) into an entry.
+
+    It raises ``ValueError`` (or :class:`~wflogging.cli.inputs.NotAnObject`) for a
+    line that is not a JSON object, as :func:`wflogging.read_events` would report it.
+    """
+    # json.loads (parse_line too, where orjson is missing) takes only bytes, not a view of a buffer.
+    loads: Callable[[Line], Any] = _loads_bytes
+    if parser != "json" and parse_line is not json.loads:
+        loads = cast("Callable[[Line], Any]", parse_line)  # orjson.loads, which takes any buffer
+
+    def decode(line: Line) -> dict[str, Any]:
+        entry = loads(line)
+        if type(entry) is not dict:
+            raise NotAnObject(f"JSON {type(entry).__name__}, not an object")
+        return entry
+
+    return decode
+
+
+#: The fast path's fallback for a line that is not in the recorder's shape.
+_WHOLE_LINE_DECODER = _whole_line_decoder("orjson")
+
+
+def _fast_event(entry: _FastEntry) -> _Event:
+    """The facts of an entry read by the fast decoder: exactly what :func:`_read_event` gives for it."""
+    timestamps = entry.timestamps
+    duration = timestamps.duration_seconds
+    if not 0.0 <= duration < math.inf:
+        duration = 0.0
+    start_text, end_text = timestamps.start_time_utc, timestamps.end_time_utc
+    start = start_text if len(start_text) == 27 and start_text[26] == "Z" else _canonical(start_text)
+    end = end_text if len(end_text) == 27 and end_text[26] == "Z" else _canonical(end_text)
+    agent = entry.agent_name
+    return _Event(
+        entry.workflow_run_id,
+        entry.task_id,
+        agent or "(no agent)",
+        entry.status,
+        start,
+        end,
+        duration,
+        _fast_cost(entry.cost_data),
+        [call.model_name for call in entry.llm_trace],
+        entry.task_description,
+        entry.human_feedback,
+        entry.extensions,
+    )
+
+
+def _fast_cost(cost: _FastCost | None) -> CostFacts:
+    """:func:`read_cost` for a ``cost_data`` read by the fast decoder (which allows no alias keys)."""
+    if cost is None:
+        return _NO_COST
+    usd = cost.total_cost_usd
+    tokens = cost.tokens
+    if tokens is _UNSET:
+        input_tokens = output_tokens = 0
+    else:
+        input_tokens, output_tokens = tokens.input, tokens.output
+    models = cost.models
+    if models is _UNSET or not models:
+        money = None if usd is _UNSET else usd
+        return CostFacts(money, input_tokens, output_tokens, None, cost.unpriced_calls)
+    by_model = tuple(
+        (name, part.cost_usd, part.input_tokens, part.output_tokens) for name, part in models.items()
+    )
+    if usd is _UNSET:
+        usd = _from_units(sum(_units(row[1]) for row in by_model))
+    if not (input_tokens or output_tokens):
+        input_tokens = sum(row[2] for row in by_model)
+        output_tokens = sum(row[3] for row in by_model)
+    return CostFacts(usd, input_tokens, output_tokens, by_model, cost.unpriced_calls)
