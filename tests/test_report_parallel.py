@@ -167,29 +167,25 @@ def test_jobs_must_be_a_positive_number(tmp_path: Path) -> None:
     assert "--jobs: expected a whole number >= 1, got '0'" in done.stderr
 
 
-def test_the_findings_see_every_event_in_order_whatever_the_chunks(
-    event_log: EventLog, tmp_path: Path
-) -> None:
-    """ "Where to improve" (an observer of the report) gets the same findings from several processes."""
-    from wflogging.cli.improve import FindingsCollector
+def test_the_findings_are_the_same_whatever_the_chunks(event_log: EventLog, tmp_path: Path) -> None:
+    """ "Where to improve" (kept by the report in its one pass) is the same from several processes."""
+    from wflogging.cli.improve import findings
 
     paths = many_runs(event_log, tmp_path / "logs", runs=6)
-    alone = FindingsCollector()
-    builder = ReportBuilder(observer=alone.observe)
+    builder = ReportBuilder()
     builder.read(paths)
-    expected = alone.findings(builder.result()["overall"], paths)
+    expected = findings(builder, builder.result()["overall"], paths)
     assert expected, "the workflow has findings to compare"
     for chunk_bytes in (1, 1500, 7000):
-        shared = FindingsCollector()
-        parallel = ReportBuilder(observer=shared.observe)
+        parallel = ReportBuilder()
         read_parallel(parallel, paths, 3, chunk_bytes=chunk_bytes)
         assert as_text(parallel.result()) == as_text(builder.result())
-        assert shared.findings(parallel.result()["overall"], paths) == expected
+        assert findings(parallel, parallel.result()["overall"], paths) == expected
 
 
 def test_findings_are_the_same_whichever_parser_reads(event_log: EventLog, tmp_path: Path) -> None:
-    """The inlined fast path hands the findings what the general way does (events and prompt keys)."""
-    from wflogging.cli.improve import FindingsCollector
+    """The inlined fast path keeps for the findings what the general way keeps (events and prompt keys)."""
+    from wflogging.cli.improve import findings
     from wflogging.demo import run_demo
 
     demo = tmp_path / "demo.jsonl"  # record_task's shape: what the inlined path takes
@@ -198,9 +194,8 @@ def test_findings_are_the_same_whichever_parser_reads(event_log: EventLog, tmp_p
     paths = [*many_runs(event_log, tmp_path / "logs", runs=6), str(demo)]
     found = []
     for parser in ("msgspec", "json"):
-        collector = FindingsCollector()
-        builder = ReportBuilder(observer=collector.observe)
+        builder = ReportBuilder()
         builder.read(paths, parser=parser)
-        found.append(collector.findings(builder.result()["overall"], paths))
+        found.append(findings(builder, builder.result()["overall"], paths))
     assert found[0]
     assert found[0] == found[1]

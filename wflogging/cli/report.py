@@ -64,12 +64,16 @@ from wflogging.cli.inputs import (
 )
 from wflogging.cli.report_aggregate import (
     _FOLD_EVERY_MASK,
+    PromptSeen,
+    Retries,
     Section,
     Tally,
     _HilEvent,
     _model_charges,
     _PlainFacts,
     _tally,
+    count_retries,
+    per_call_costs,
 )
 from wflogging.cli.report_decode import (
     _FAST_DECODER,
@@ -82,12 +86,12 @@ from wflogging.cli.report_decode import (
     _Event,
     _fast_event,
     _FastTokens,
-    _fingerprint,
     _fingerprint_literal,
     _read_event,
     _text,
     _whole_line_decoder,
     parse_moment,
+    prompt_fingerprint,
 )
 from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine
@@ -127,11 +131,8 @@ class ReportBuilder:
         *,
         prompt_memory: int = 100_000,
         detailed_runs: int = 20,
-        observer: Callable[[_Event, Sequence[Any]], None] | None = None,
     ) -> None:
         self.filter = report_filter or ReportFilter()
-        #: Called with each event counted and its calls (wflogging.cli.improve's findings).
-        self.observer = observer
         self._run_prefix = None if self.filter.run is None else self.filter.run.lower()
         self.overall = Section()
         self.runs: dict[str, Section] = {}
@@ -139,11 +140,13 @@ class ReportBuilder:
         self.filtered_out = 0
         self.unreadable = 0  # torn lines, counted by the caller
         self._count = 0  # events counted so far: the next event's order
-        # Prompt fingerprint -> [task_id, agent, first run, last run, later runs or None]: a run is added to
-        # the later runs when it sends the prompt after another run did (so a run that comes back is there
-        # twice; improve() counts distinct runs). Bounded, see improve().
-        self._prompts: dict[int, list[Any]] = {}
+        # Prompt fingerprint -> what was seen of it, for at most prompt_memory prompts; a prompt left out
+        # because the memory was full sets prompts_left_out.
+        self._prompts: dict[int, PromptSeen] = {}
         self._prompt_memory = prompt_memory
+        self.prompts_left_out = False
+        #: Models called more than once within a task (for the findings).
+        self.retries: Retries = {}
         self._detailed_runs = detailed_runs
         self.runs_detailed = True
         self._unfiltered = self.filter.run is None and self.filter.since is None and self.filter.until is None
@@ -274,11 +277,7 @@ class ReportBuilder:
         prompt_memory = self._prompt_memory
         remembered = prompts.get
         fingerprint = _fingerprint_literal
-        observer = self.observer  # sees each event as _add_event would hand it over
-        # An observer that takes the calls' prompt fingerprints (the findings) gets the ones made here.
-        observe_keys: Callable[[_Event, list[int | None]], None] | None = getattr(
-            getattr(observer, "__self__", None), "observe_keys", None
-        )
+        retries = self.retries
         call_models: list[str] = []  # the model of every LLM call, counted at the end
         count_model = call_models.append
         order = self._count
@@ -288,7 +287,9 @@ class ReportBuilder:
         run_events = run_failed = run_paused = run_calls = run_input = run_output = run_unpriced = 0
         run_first = run_last = ""
         run_plain = False
-        run_duration = run_cost = overall_durations  # replaced before use
+        run_duration = run_cost = run_costs = overall_durations  # replaced before use
+        run_cell_of = run.cell_of.append  # replaced before use
+        run_cells = run.cell_index
         fold_every_mask = _FOLD_EVERY_MASK
         quote = _QUOTE
         slowest_floor = slowest[0][0] if len(slowest) == 5 else -1.0  # durations are >= 0
@@ -370,6 +371,9 @@ class ReportBuilder:
                 if run_plain:
                     run_duration = run.durations.append
                     run_cost = run.total.cost_floats.append
+                    run_costs = run.costs.append
+                    run_cell_of = run.cell_of.append
+                    run_cells = run.cell_index
             task_id = entry.task_id
             status = entry.status
             calls = entry.llm_trace
@@ -377,10 +381,16 @@ class ReportBuilder:
             input_tokens = tokens.input
             output_tokens = tokens.output
             unpriced = cost.unpriced_calls  # type: ignore[union-attr]
+            key = (agent, task_id)
             # The run: its totals only, once the report covers many runs (else Section.add_plain).
             if run_plain:
                 run_duration(duration)
                 run_cost(usd)  # (its total duration is the sum of run.durations)
+                cell_index = run_cells.get(key)
+                if cell_index is None:
+                    cell_index = run.new_cell(key)
+                run_cell_of(cell_index + cell_index + (status == "Failed"))
+                run_costs(usd)
                 if start < run_first:  # noqa: PLR1730 - min() is a call: slower here
                     run_first = start
                 if end > run_last:  # noqa: PLR1730
@@ -419,9 +429,9 @@ class ReportBuilder:
                 )
             # Overall: the (agent, task) cell, the models, the slowest, failures and HIL events.
             overall_durations(duration)
-            cell = cells.get((agent, task_id))
+            cell = cells.get(key)
             if cell is None:
-                cell = cells[agent, task_id] = Tally(_text(entry.task_description))
+                cell = cells[key] = Tally(_text(entry.task_description))
             cell.events += 1
             if status != "Success":
                 if status == "Failed":
@@ -438,30 +448,41 @@ class ReportBuilder:
             cell.unpriced += unpriced
             cell.cost_floats.append(usd)
             cell.costed += 1
-            keys: list[int | None] | None = None if observe_keys is None else []
+            # A model called again within the task (a retry) divides its money among its calls.
+            repeats = False
+            if call_count > 1:
+                names = [call.model_name for call in calls]
+                repeats = len(set(names)) < call_count
+                if repeats:
+                    per_call = per_call_costs(names, [(name, part.cost_usd) for name, part in parts.items()])
+                    count_retries(retries, task_id, agent, names, per_call)
             for call in calls:
-                count_model(call.model_name)
+                model = call.model_name
+                count_model(model)
                 # Prompts that repeat across runs (as _remember_prompts keeps them). Only a JSON string
                 # (not "") is remembered, so only a literal not found needs that checked.
                 prompt = call.prompt
-                key = fingerprint(prompt)
-                if keys is not None:  # as prompt_fingerprint(call) gives it
-                    keys.append(key if len(prompt) > 2 and memoryview(prompt)[0] == quote else None)
-                seen = remembered(key)
+                seen = remembered(fingerprint(prompt))
                 if seen is None:
-                    if len(prompts) < prompt_memory and len(prompt) > 2 and memoryview(prompt)[0] == quote:
-                        prompts[key] = [task_id, agent, run_id, run_id, None]
-                elif seen[3] is not run_id:
-                    seen[3] = run_id
-                    others = seen[4]
-                    if others is None:
-                        seen[4] = [run_id]
+                    if len(prompt) <= 2 or memoryview(prompt)[0] != quote:
+                        continue
+                    if len(prompts) >= prompt_memory:
+                        self.prompts_left_out = True
+                        continue
+                    seen = prompts[fingerprint(prompt)] = PromptSeen(task_id, agent, run_id)
+                elif seen.last_run is not run_id:
+                    seen.sent_by(run_id)
+                seen.calls += 1
+                if repeats:
+                    call_usd = per_call.get(model)
+                else:
+                    part = parts.get(model)
+                    call_usd = None if part is None else float(part.cost_usd)
+                if call_usd:
+                    if run_id == seen.first_run:
+                        seen.first_costs.append(call_usd)
                     else:
-                        others.append(run_id)
-            if keys is not None and observe_keys is not None:
-                observe_keys(_fast_event(entry), keys)
-            elif observer is not None:
-                observer(_fast_event(entry), calls)
+                        seen.later_costs.append(call_usd)
             rest = [usd]
             rest_input = input_tokens
             rest_output = output_tokens
@@ -558,10 +579,15 @@ class ReportBuilder:
         if run is None:
             run = self._new_run(event.run_id)
         run.add(event, order, charges)
+        usd = event.cost.usd
+        run.note_cell(
+            (event.agent, event.task_id), event.status == "Failed", 0.0 if usd is None else float(usd)
+        )
         if calls:
-            self._remember_prompts(event, calls, run.run_id or event.run_id)
-        if self.observer is not None:
-            self.observer(event, calls)
+            by_model = event.cost.by_model
+            per_call = per_call_costs(event.models, [row[:2] for row in by_model]) if by_model else {}
+            count_retries(self.retries, event.task_id, event.agent, event.models, per_call)
+            self._remember_prompts(event, calls, run.run_id or event.run_id, per_call)
 
     def _new_run(self, run_id: str) -> Section:
         if self.runs_detailed and len(self.runs) >= self._detailed_runs and self.filter.run is None:
@@ -581,35 +607,32 @@ class ReportBuilder:
             return False
         return (since is None or event.start >= since) and (until is None or event.start < until)
 
-    def _remember_prompts(self, event: _Event, calls: Sequence[Any], run_id: str) -> None:
+    def _remember_prompts(
+        self, event: _Event, calls: Sequence[Any], run_id: str, per_call: dict[str, float]
+    ) -> None:
         """Fingerprint each prompt (``hash`` of its text) for "prompts that repeat across runs".
 
         ``run_id`` is the run section's own string: one string per run, so that the runs kept for each
-        prompt share it and the last run is recognised by identity.
+        prompt share it and the last run is recognised by identity. ``per_call``: each model's money per call.
         """
         prompts = self._prompts
-        for call in calls:
-            # A dict from a whole-line parse (the prompt's text), or a _FastCall (its JSON literal).
-            if type(call) is dict:
-                prompt = call.get("prompt")
-                if not prompt or type(prompt) is not str:
-                    continue
-                key = _fingerprint(prompt)
-            else:
-                literal = getattr(call, "prompt", None)
-                if literal is None or len(literal) <= 2 or memoryview(literal)[0] != _QUOTE:
-                    continue
-                key = _fingerprint_literal(literal)
+        models = event.models if len(event.models) == len(calls) else [None] * len(calls)
+        for call, model in zip(calls, models, strict=True):
+            key = prompt_fingerprint(call)
+            if key is None:
+                continue
             seen = prompts.get(key)
             if seen is None:
-                if len(prompts) < self._prompt_memory:
-                    prompts[key] = [event.task_id, event.agent, run_id, run_id, None]
-            elif seen[3] is not run_id:
-                seen[3] = run_id
-                if seen[4] is None:
-                    seen[4] = [run_id]
-                else:
-                    seen[4].append(run_id)
+                if len(prompts) >= self._prompt_memory:
+                    self.prompts_left_out = True
+                    continue
+                seen = prompts[key] = PromptSeen(event.task_id, event.agent, run_id)
+            else:
+                seen.sent_by(run_id)
+            seen.calls += 1
+            usd = None if model is None else per_call.get(model)
+            if usd:
+                seen.cost(run_id, usd)
 
     def result(self) -> dict[str, Any]:
         """The report as plain JSON data (what ``--format json`` prints)."""
@@ -678,11 +701,11 @@ class ReportBuilder:
             ),
             key=lambda row: (-row["rate"], -row["failed"], row["agent_name"]),
         )[:3]
-        repeated = sorted(
+        repeated: list[dict[str, Any]] = sorted(
             (
-                {"task_id": task, "agent_name": agent, "runs": len({first, *others})}
-                for task, agent, first, _, others in self._prompts.values()
-                if others
+                {"task_id": seen.task, "agent_name": seen.agent, "runs": seen.runs()}
+                for seen in self._prompts.values()
+                if seen.later_runs
             ),
             key=lambda row: (-row["runs"], row["task_id"], row["agent_name"]),
         )

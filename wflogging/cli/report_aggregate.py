@@ -12,7 +12,7 @@ import bisect
 import heapq
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from wflogging import schema
@@ -187,7 +187,11 @@ class Section:
     """
 
     __slots__ = (
+        "cell_index",
+        "cell_keys",
+        "cell_of",
         "cells",
+        "costs",
         "durations",
         "failures",
         "first_start",
@@ -205,6 +209,13 @@ class Section:
         self.total = Tally()  # kept directly only when not detailed; else summed from the cells
         self.other_statuses: dict[str, int] = {}
         self.durations = array("d")
+        # Per event, beside its duration (the findings' per-task and per-agent figures of a run, kept
+        # whether or not the section is detailed): its (agent, task) cell, as index * 2 + failed, and its
+        # money (0.0 when it states none). 12 bytes an event; the cells are grouped only when asked.
+        self.cell_of = array("q")
+        self.costs = array("d")
+        self.cell_index: dict[tuple[str, str], int] = {}
+        self.cell_keys: list[tuple[str, str]] = []
         self.first_start: str | None = None
         self.last_end: str | None = None
         self.cells: dict[tuple[str, str], Tally] | None = None
@@ -267,6 +278,46 @@ class Section:
         if status == "HIL-Paused" or feedback is not None:
             self.hil.append(_HilEvent(event.run_id, event.task_id, event.agent, status, start, end, feedback))
 
+    def note_cell(self, key: tuple[str, str], failed: bool, usd: float) -> None:
+        """Keep an event's (agent, task) cell, failure and money beside its duration (see ``cell_of``)."""
+        index = self.cell_index.get(key)
+        if index is None:
+            index = self.new_cell(key)
+        self.cell_of.append(index + index + failed)
+        self.costs.append(usd)
+
+    def new_cell(self, key: tuple[str, str]) -> int:
+        """The index of a new (agent, task) cell."""
+        index = self.cell_index[key] = len(self.cell_keys)
+        self.cell_keys.append(key)
+        return index
+
+    def extend_cells(self, part: Section) -> None:
+        """Add ``part``'s cells after this section's (call with the durations' extend: they go in step)."""
+        remap = [
+            index if (index := self.cell_index.get(key)) is not None else self.new_cell(key)
+            for key in part.cell_keys
+        ]
+        self.cell_of.extend(remap[cell >> 1] * 2 + (cell & 1) for cell in part.cell_of)
+        self.costs.extend(part.costs)
+
+    def groups(self) -> tuple[dict[str, GroupTotals], dict[str, GroupTotals]]:
+        """Money, duration, events and failures per task and per agent, each summed exactly."""
+        keys = self.cell_keys
+        by_task: dict[str, tuple[list[float], list[float], list[int]]] = {}
+        by_agent: dict[str, tuple[list[float], list[float], list[int]]] = {}
+        for cell, usd, duration in zip(self.cell_of, self.costs, self.durations, strict=True):
+            agent, task = keys[cell >> 1]
+            for groups, name in ((by_task, task), (by_agent, agent)):
+                found = groups.get(name)
+                if found is None:
+                    found = groups[name] = ([], [], [0, 0])
+                found[0].append(usd)
+                found[1].append(duration)
+                found[2][0] += 1
+                found[2][1] += cell & 1
+        return _group_totals(by_task), _group_totals(by_agent)
+
     def add_plain(self, facts: _PlainFacts, order: int) -> None:
         """:meth:`add` for a detailed section, from the fast path's facts."""
         status = facts.status
@@ -279,9 +330,10 @@ class Section:
             self.first_start = start
         if self.last_end is None or end > self.last_end:
             self.last_end = end
+        key = (facts.agent, facts.task_id)
+        self.note_cell(key, status == "Failed", facts.usd)
         cells = self.cells
         assert cells is not None
-        key = (facts.agent, facts.task_id)
         cell = cells.get(key)
         if cell is None:
             cell = cells[key] = Tally(_text(facts.entry.task_description))
@@ -439,6 +491,23 @@ class Section:
         }
 
 
+class GroupTotals(NamedTuple):
+    """A task's or an agent's figures in one run (for the findings)."""
+
+    cost: float
+    duration: float
+    events: int
+    failed: int
+
+
+def _group_totals(groups: dict[str, tuple[list[float], list[float], list[int]]]) -> dict[str, GroupTotals]:
+    # math.fsum is the correctly rounded exact sum: what the exact units give, in any order.
+    return {
+        name: GroupTotals(math.fsum(costs), math.fsum(durations), counts[0], counts[1])
+        for name, (costs, durations, counts) in groups.items()
+    }
+
+
 _STATUSES = frozenset(member.value for member in schema.Status)
 
 
@@ -592,3 +661,108 @@ class _PlainFacts(NamedTuple):
 
 #: Pending floats are folded into exact units every this many events (a power of two, minus one).
 _FOLD_EVERY_MASK = (1 << 16) - 1
+
+
+# --- what the findings need beyond the report (wflogging.cli.improve), kept in the same pass -------
+
+
+class PromptSeen:
+    """What the report keeps of one prompt (by fingerprint): where it was first sent, the runs, the calls.
+
+    ``last_run`` and ``later_runs`` give the runs that sent it (a run is added to the later runs when
+    it sends the prompt after another run did, so a run that comes back is there twice); the money of
+    the calls is kept, 8 bytes a call, apart for the first run's calls (what a cache would not save).
+    """
+
+    __slots__ = (
+        "agent",
+        "calls",
+        "first_costs",
+        "first_run",
+        "last_run",
+        "later_costs",
+        "later_runs",
+        "task",
+    )
+
+    def __init__(self, task: str, agent: str, run_id: str) -> None:
+        self.task = task
+        self.agent = agent
+        self.first_run = run_id
+        self.last_run = run_id
+        self.later_runs: list[str] | None = None
+        self.calls = 0
+        self.first_costs = array("d")
+        self.later_costs = array("d")
+
+    def runs(self) -> int:
+        """How many distinct runs sent the prompt."""
+        return len({self.first_run, *(self.later_runs or ())})
+
+    def sent_by(self, run_id: str) -> None:
+        """Note the run of a call (``run_id``: the run section's own string, compared by identity)."""
+        if self.last_run is not run_id:
+            self.last_run = run_id
+            if self.later_runs is None:
+                self.later_runs = [run_id]
+            else:
+                self.later_runs.append(run_id)
+
+    def cost(self, run_id: str, usd: float) -> None:
+        """Add a call's money."""
+        (self.first_costs if run_id == self.first_run else self.later_costs).append(usd)
+
+    def merge(self, later: PromptSeen) -> None:
+        """Add what ``later`` (the same prompt in the next chunk of the input) saw, in order."""
+        for run_id in (later.first_run, *(later.later_runs or ())):
+            if run_id != self.last_run:
+                self.last_run = run_id
+                if self.later_runs is None:
+                    self.later_runs = [run_id]
+                else:
+                    self.later_runs.append(run_id)
+        self.calls += later.calls
+        if later.first_run == self.first_run:
+            self.first_costs += later.first_costs
+        else:
+            self.later_costs += later.first_costs
+        self.later_costs += later.later_costs
+
+
+def per_call_costs(models: list[str], by_model: Iterable[tuple[str, float | int | None]]) -> dict[str, float]:
+    """Each model's money in the event divided by its calls there (the SOP has no per-call cost)."""
+    counts: dict[str, int] = {}
+    for model in models:
+        counts[model] = counts.get(model, 0) + 1
+    return {
+        model: float(usd) / counts[model] for model, usd in by_model if usd is not None and counts.get(model)
+    }
+
+
+#: (task, agent, model) -> [events, extra calls, their money in exact units]: models called again in a task.
+Retries = dict[tuple[str, str, str], list[int]]
+
+
+def count_retries(
+    retries: Retries, task: str, agent: str, models: list[str], per_call: dict[str, float]
+) -> None:
+    """Count the models of one event's calls that were called more than once."""
+    counts: dict[str, int] = {}
+    for model in models:
+        counts[model] = counts.get(model, 0) + 1
+    for model, count in counts.items():
+        if count > 1:
+            seen = retries.get((task, agent, model))
+            if seen is None:
+                seen = retries[task, agent, model] = [0, 0, 0]
+            seen[0] += 1
+            seen[1] += count - 1
+            seen[2] += _units((count - 1) * per_call.get(model, 0.0))
+
+
+def merge_retries(into: Retries, part: Retries) -> None:
+    for key, (events, extra, cost) in part.items():
+        seen = into.setdefault(key, [0, 0, 0])
+        seen[0] += events
+        seen[1] += extra
+        seen[2] += cost
