@@ -44,7 +44,6 @@ Definitions, so every number can be recomputed from the events:
 from __future__ import annotations
 
 import collections
-import functools
 import heapq
 import itertools
 import math
@@ -56,7 +55,6 @@ import attrs
 from wflogging.cli.exact_sums import units as _units
 from wflogging.cli.inputs import (
     DECODE_ERRORS,
-    Line,
     LineBatch,
     Progress,
     read_line_batches,
@@ -76,20 +74,18 @@ from wflogging.cli.report_aggregate import (
     per_call_costs,
 )
 from wflogging.cli.report_decode import (
-    _FAST_DECODER,
-    _FAST_ERRORS,
-    _HAVE_MSGSPEC,
     _QUOTE,
-    _WHOLE_LINE_DECODER,
+    ENTRY_DECODER,
+    ENTRY_ERRORS,
     UNATTRIBUTED,
+    _AnyEntry,
     _error_reason,
     _Event,
-    _fast_event,
-    _FastTokens,
     _fingerprint_literal,
     _read_event,
     _text,
-    _whole_line_decoder,
+    any_entry,
+    decode_any_entry,
     parse_moment,
     prompt_fingerprint,
 )
@@ -157,11 +153,14 @@ class ReportBuilder:
 
     def add(self, entry: Mapping[str, Any]) -> None:
         """Count one parsed entry (one that is not a task event is counted as skipped)."""
+        self._add_any(any_entry(entry))
+
+    def _add_any(self, entry: _AnyEntry) -> None:
         event = _read_event(entry)
         if event is None:
             self.skipped += 1
             return
-        calls = entry.get("llm_trace")
+        calls = entry.llm_trace
         self._add_event(event, calls if type(calls) is list else ())
 
     def _fold(self) -> None:
@@ -179,44 +178,26 @@ class ReportBuilder:
         paths: Sequence[str],
         progress: Progress | None = None,
         *,
-        parser: str = "fastest",
         on_torn: Callable[[TornLine], None] | None = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         """Count every entry of every path in turn (``-`` is standard input).
 
-        ``parser`` is ``"fastest"`` (``msgspec`` when installed, else ``orjson``),
-        ``"msgspec"``, ``"orjson"`` or ``"json"``; the last two parse every line
-        whole, while ``msgspec`` reads only the fields the report needs, which is
-        several times faster than :meth:`add` on entries parsed whole (see
-        :meth:`_add_lines_fast`). Every parser gives the same report. Torn lines
+        Each line is decoded into the typed structs of :mod:`wflogging.cli.report_decode`,
+        which read only the fields the report needs (see :meth:`_add_lines`). Torn lines
         are counted in :attr:`unreadable` and handed to ``on_torn``.
         """
-        self.read_items(read_line_batches(paths, progress, max_line_bytes), parser=parser, on_torn=on_torn)
+        self.read_items(read_line_batches(paths, progress, max_line_bytes), on_torn=on_torn)
 
     def read_items(
-        self,
-        items: Iterable[LineBatch | TornLine],
-        *,
-        parser: str = "fastest",
-        on_torn: Callable[[TornLine], None] | None = None,
+        self, items: Iterable[LineBatch | TornLine], *, on_torn: Callable[[TornLine], None] | None = None
     ) -> None:
         """:meth:`read` for lines already read (the items :func:`.read_line_batches` yields)."""
-        if parser == "fastest":
-            parser = "msgspec" if _HAVE_MSGSPEC else "orjson"
-        if parser == "msgspec":
-            if not _HAVE_MSGSPEC:
-                raise ValueError("parser 'msgspec' needs msgspec (pip install 'wflogging[fast]')")
-            add_lines = self._add_lines_fast
-        elif parser in ("orjson", "json"):
-            add_lines = functools.partial(self._add_lines_whole, _whole_line_decoder(parser))
-        else:
-            raise ValueError(f"unknown parser {parser!r}")
         for item in items:
             if isinstance(item, TornLine):
                 self._torn(item, on_torn)
             else:
-                add_lines(item, on_torn)
+                self._add_lines(item, on_torn)
 
     def _torn(self, item: TornLine | None, on_torn: Callable[[TornLine], None] | None) -> None:
         if item is not None:  # None: a blank line
@@ -224,25 +205,19 @@ class ReportBuilder:
             if on_torn is not None:
                 on_torn(item)
 
-    def _add_lines_whole(
-        self,
-        decode: Callable[[Line], dict[str, Any]],
-        batch: LineBatch,
-        on_torn: Callable[[TornLine], None] | None,
-    ) -> None:
-        add = self.add
-        for index, line in enumerate(batch.lines):
-            try:
-                entry = decode(line)
-            except DECODE_ERRORS as exc:
-                self._torn(torn_line(batch, index, exc), on_torn)
-            else:
-                add(entry)
+    def _add_any_line(self, batch: LineBatch, index: int, on_torn: Callable[[TornLine], None] | None) -> None:
+        """Count a line that is not in the recorder's shape, read the general way (or count it torn)."""
+        try:
+            entry = decode_any_entry(batch.lines[index])
+        except DECODE_ERRORS as exc:
+            self._torn(torn_line(batch, index, exc), on_torn)
+        else:
+            self._add_any(entry)
 
-    def _add_lines_fast(  # noqa: PLR0912, PLR0915 - the hot loop, inlined on purpose
+    def _add_lines(  # noqa: PLR0912, PLR0915 - the hot loop, inlined on purpose
         self, batch: LineBatch, on_torn: Callable[[TornLine], None] | None
     ) -> None:
-        """Count a batch of lines, reading each with the typed decoder (see "reading lines fast" below).
+        """Count a batch of lines, each decoded into the typed structs (see :mod:`.report_decode`).
 
         An entry in the shape wflogging.record_task writes is counted right here:
         this is what :meth:`_add_event` does with it, written out with no calls
@@ -256,13 +231,13 @@ class ReportBuilder:
         the batch, and the overall first start and last end are taken from the
         runs' at the end (:meth:`parts`).
         """
-        decode = _FAST_DECODER.decode
-        decode_whole = _WHOLE_LINE_DECODER
-        fast_errors = _FAST_ERRORS
-        fast_tokens = _FastTokens
+        decode = ENTRY_DECODER.decode
+        entry_errors = ENTRY_ERRORS
         inf = math.inf
         fsum = math.fsum
         unfiltered = self._unfiltered
+        run_prefix = self._run_prefix
+        since, until = self.filter.since, self.filter.until
         runs = self.runs
         overall = self.overall
         cells = overall.cells
@@ -304,55 +279,47 @@ class ReportBuilder:
             except UnicodeDecodeError as exc:
                 self._torn(torn_line(batch, index, exc), on_torn)
                 continue
-            except fast_errors:
-                try:
-                    whole = decode_whole(line)
-                except DECODE_ERRORS as exc:
-                    self._torn(torn_line(batch, index, exc), on_torn)
-                else:
-                    self._count = order
-                    self.add(whole)
-                    order = self._count
-                    run_id = ""  # the general way may have changed the run sections: look again
-                    slowest_floor = slowest[0][0] if len(slowest) == 5 else -1.0
-                continue
-            timestamps = entry.timestamps
-            duration = timestamps.duration_seconds
-            start = timestamps.start_time_utc
-            end = timestamps.end_time_utc
-            agent = entry.agent_name
-            cost = entry.cost_data
-            usd = tokens = parts = None
-            if (
-                unfiltered
-                and 0.0 <= duration < inf
-                and len(start) == 27
-                and start[26] == "Z"
-                and len(end) == 27
-                and end[26] == "Z"
-                and agent
-                and cost is not None
-            ):
-                usd = cost.total_cost_usd
-                tokens = cost.tokens
+            except entry_errors:
+                entry = None
+            if entry is not None:
+                timestamps = entry.timestamps
+                duration = timestamps.duration_seconds
+                start = timestamps.start_time_utc
+                end = timestamps.end_time_utc
+                agent = entry.agent_name
+                cost = entry.cost_data
                 parts = cost.models
+                tokens = cost.tokens
             if (
-                type(usd) is not float
-                or type(tokens) is not fast_tokens
-                or type(parts) is not dict
+                entry is None
+                or not 0.0 <= duration < inf
+                or len(start) != 27
+                or start[26] != "Z"
+                or len(end) != 27
+                or end[26] != "Z"
+                or not agent
                 or not parts
                 or not (tokens.input or tokens.output)
             ):
+                # Not in the recorder's shape: read the general way (_read_event's defensive rules).
                 self._count = order
-                self._add_event(_fast_event(entry), entry.llm_trace)
+                self._add_any_line(batch, index, on_torn)
                 order = self._count
                 run_id = ""  # the general way may have changed the run sections: look again
                 slowest_floor = slowest[0][0] if len(slowest) == 5 else -1.0
                 continue
+            entry_run_id = entry.workflow_run_id
+            if not unfiltered and (
+                (run_prefix is not None and not entry_run_id.lower().startswith(run_prefix))
+                or (since is not None and start < since)
+                or (until is not None and start >= until)
+            ):
+                self.filtered_out += 1  # (as _wanted, for a start in canonical form)
+                continue
+            usd = cost.total_cost_usd
             # --- an entry in the recorder's shape: _add_event, written out ---
             if not order & fold_every_mask:
                 self._fold()
-            entry_run_id = entry.workflow_run_id
             if entry_run_id != run_id:
                 if run_events:
                     self._add_run_totals(
@@ -380,7 +347,7 @@ class ReportBuilder:
             call_count = len(calls)
             input_tokens = tokens.input
             output_tokens = tokens.output
-            unpriced = cost.unpriced_calls  # type: ignore[union-attr]
+            unpriced = cost.unpriced_calls
             key = (agent, task_id)
             # The run: its totals only, once the report covers many runs (else Section.add_plain).
             if run_plain:

@@ -13,13 +13,14 @@ import datetime as dt
 import json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
+
+import msgspec
 
 from wflogging import schema
 from wflogging.cli.exact_sums import from_units as _from_units
 from wflogging.cli.exact_sums import units as _units
 from wflogging.cli.inputs import Line, NotAnObject
-from wflogging.reader import parse_line
 
 
 def _number(value: object) -> float | int | None:
@@ -235,17 +236,16 @@ class _Event:
         return _error_reason(self._extensions)
 
 
-def _read_event(entry: Mapping[str, Any]) -> _Event | None:
+def _read_event(entry: _AnyEntry) -> _Event | None:
     """The facts the report needs, or ``None`` when ``entry`` is not a task event.
 
     This runs once per event, so it is written for speed: the checks for the
     form wflogging writes come first and the general helpers only run when
     they fail (each Python call costs about as much as parsing 100 bytes).
     """
-    get = entry.get
-    status = get("status")
-    task_id = get("task_id")
-    timestamps = get("timestamps")
+    status = entry.status
+    task_id = entry.task_id
+    timestamps = entry.timestamps
     if type(status) is not str or type(task_id) is not str or type(timestamps) is not dict:
         return None
     duration = timestamps.get("duration_seconds")
@@ -258,7 +258,7 @@ def _read_event(entry: Mapping[str, Any]) -> _Event | None:
     end = timestamps.get("end_time_utc")
     if type(end) is not str or len(end) != 27 or end[26] != "Z":
         end = _canonical(end)
-    calls = get("llm_trace")
+    calls = entry.llm_trace
     models: list[str] = []
     if type(calls) is list and calls:
         try:
@@ -267,8 +267,8 @@ def _read_event(entry: Mapping[str, Any]) -> _Event | None:
             models = [call.get("model_name") for call in calls if type(call) is dict]  # type: ignore[misc]
         if not all(type(name) is str for name in models):
             models = [str(name) for name in models]  # a bad entry: keep it countable
-    run_id = get("workflow_run_id")
-    agent = get("agent_name")
+    run_id = entry.workflow_run_id
+    agent = entry.agent_name
     return _Event(
         run_id if type(run_id) is str else "(no run id)",
         task_id,
@@ -277,11 +277,11 @@ def _read_event(entry: Mapping[str, Any]) -> _Event | None:
         start,
         end,
         duration,
-        read_cost(get("cost_data")),
+        read_cost(entry.cost_data),
         models,
-        get("task_description"),
-        get("human_feedback"),
-        get("extensions"),
+        entry.task_description,
+        entry.human_feedback,
+        entry.extensions,
     )
 
 
@@ -311,8 +311,8 @@ def _error_reason(extensions: object) -> str | None:
 # the texts. It lets the fast reader fingerprint the bytes of the line as they are, without making a
 # Python string of each prompt: prompts are most of an event's bytes, and this was a large part of the
 # report's time. A writer that escapes more (\uXXXX for non-ASCII, \/) writes other bytes for the same
-# text: its prompts still match each other, but a line read whole (an entry in another shape, or
-# ReportBuilder.read(parser="json" or "orjson")) has its prompt re-written the minimal way. With
+# text: its prompts still match each other, but an entry read the general way (_AnyEntry, or an entry
+# given to ReportBuilder.add already parsed) has its prompt re-written the minimal way. With
 # xxhash installed (the [fast] extra) the fingerprint is xxh3-64, several times faster than hash().
 
 _QUOTE = ord('"')
@@ -364,169 +364,149 @@ except ImportError:  # pragma: no cover - json.dumps writes the same literals, o
     _orjson_dumps = None
 
 
-# --- reading lines fast ----------------------------------------------------------------------------
+# --- the entry, as the report reads it -----------------------------------------------------------
 # The report needs a dozen small fields of each entry, while most of a line's bytes are prompts and
-# completions. With msgspec installed, a line in the shape wflogging writes is decoded into the small
-# typed structs below: completions are skipped without creating Python strings for them, and the
-# numbers arrive already typed. A line in any other shape (aliases in cost_data, a missing field, a
-# wrong type) fails their validation and is parsed whole and read by _read_event instead, so both
-# paths give the same facts for the same entry (the tests check this on random entries).
+# completions. Every line is decoded by msgspec into the typed structs below, the one place that names
+# the fields the report reads and the types it reads them as:
+#
+# * _Entry is the shape wflogging.record_task writes. Completions are skipped without making Python
+#   strings of them, prompts stay the bytes of their JSON literal (see "prompt fingerprints"), and
+#   the numbers arrive typed. The report's hot loop counts such an entry straight from these structs.
+# * _AnyEntry takes any JSON object: the same fields, as parsed, read by _read_event's defensive rules.
+#   A line that is not in _Entry's shape (aliases in cost_data, a missing field, a wrong type) is
+#   decoded again into it, so both give the same facts for the same entry (the tests check this on
+#   random entries).
 
-try:
-    import msgspec
-
-    _HAVE_MSGSPEC = True
-except ImportError:  # pragma: no cover - the whole-line parsers are tested by forcing parser="orjson"/"json"
-    _HAVE_MSGSPEC = False
-
-
-if _HAVE_MSGSPEC:
-    _UNSET = msgspec.UNSET
-    _NO_PROMPT = msgspec.Raw(b"null")
-
-    class _FastCall(msgspec.Struct, gc=False):
-        model_name: str
-        # As written in the line (no Python string is made of it): see "prompt fingerprints". The
-        # completion is skipped.
-        prompt: msgspec.Raw = _NO_PROMPT
-
-    class _FastTimestamps(msgspec.Struct, gc=False):
-        start_time_utc: str
-        end_time_utc: str
-        duration_seconds: float
-
-    class _FastTokens(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-        input: int
-        output: int
-        cached: Any = None
-
-    class _FastModelCost(msgspec.Struct, gc=False):
-        cost_usd: int | float
-        input_tokens: int
-        output_tokens: int
-
-    class _FastCost(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-        # Unknown keys (the aliases read_cost understands, among others) send the line to the full parse.
-        total_cost_usd: int | float | msgspec.UnsetType = _UNSET
-        tokens: _FastTokens | msgspec.UnsetType = _UNSET
-        models: dict[str, _FastModelCost] | msgspec.UnsetType = _UNSET
-        unpriced_calls: int = 0
-        llm_calls: Any = None
-
-    class _FastEntry(msgspec.Struct, gc=False):
-        workflow_run_id: str
-        task_id: str
-        agent_name: str
-        status: str
-        timestamps: _FastTimestamps
-        llm_trace: list[_FastCall]
-        cost_data: _FastCost | None = None
-        task_description: Any = None
-        human_feedback: Any = None
-        extensions: Any = None
-
-    _FAST_ERRORS: tuple[type[Exception], ...] = (msgspec.ValidationError, msgspec.DecodeError)
+_NO_PROMPT = msgspec.Raw(b"null")
 
 
-class _PlainFacts(NamedTuple):
-    """The facts of an entry in the recorder's shape, for Section.add_plain (a detailed run)."""
+class _Call(msgspec.Struct, gc=False):
+    model_name: str
+    # As written in the line (no Python string is made of it): see "prompt fingerprints". The
+    # completion is skipped.
+    prompt: msgspec.Raw = _NO_PROMPT
 
-    run_id: str
-    task_id: str
-    agent: str
-    status: str
-    start: str
-    end: str
-    duration: float
-    usd: float
+
+class _Timestamps(msgspec.Struct, gc=False):
+    start_time_utc: str
+    end_time_utc: str
+    duration_seconds: float
+
+
+class _Tokens(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    input: int
+    output: int
+    cached: Any = None
+
+
+class _ModelCost(msgspec.Struct, gc=False):
+    cost_usd: int | float
     input_tokens: int
     output_tokens: int
-    unpriced: int
-    calls: list[Any]  # of _FastCall
-    by_model: dict[str, Any]  # of _FastModelCost
-    entry: Any  # the _FastEntry, for the rarely needed fields
 
 
-if _HAVE_MSGSPEC:
-    #: Reads a line into a _FastEntry, or raises one of _FAST_ERRORS.
-    _FAST_DECODER = msgspec.json.Decoder(_FastEntry)
+class _Cost(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    # Unknown keys (the aliases read_cost understands, among others) make the entry an _AnyEntry.
+    total_cost_usd: float
+    tokens: _Tokens
+    models: dict[str, _ModelCost]
+    unpriced_calls: int = 0
+    llm_calls: Any = None
 
 
-def _loads_bytes(line: Line) -> Any:
-    """``json.loads`` for a line that may be a view (which it does not take)."""
-    return json.loads(bytes(line))
+class _Entry(msgspec.Struct, gc=False):
+    workflow_run_id: str
+    task_id: str
+    agent_name: str
+    status: str
+    timestamps: _Timestamps
+    llm_trace: list[_Call]
+    cost_data: _Cost
+    task_description: Any = None
+    human_feedback: Any = None
+    extensions: Any = None
 
 
-def _whole_line_decoder(parser: str) -> Callable[[Line], dict[str, Any]]:
-    """A function that parses a line (``parser`` is ``"orjson"`` or ``"json"``) into an entry.
+class _AnyEntry(msgspec.Struct, gc=False):
+    workflow_run_id: Any = None
+    task_id: Any = None
+    agent_name: Any = None
+    status: Any = None
+    timestamps: Any = None
+    llm_trace: Any = None
+    cost_data: Any = None
+    task_description: Any = None
+    human_feedback: Any = None
+    extensions: Any = None
 
-    It raises ``ValueError`` (or :class:`~wflogging.cli.inputs.NotAnObject`) for a
-    line that is not a JSON object, as :func:`wflogging.read_events` would report it.
+
+#: Reads a line into an _Entry, or raises one of ENTRY_ERRORS (then read it with decode_any_entry).
+ENTRY_DECODER = msgspec.json.Decoder(_Entry)
+ENTRY_ERRORS: tuple[type[Exception], ...] = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+_ANY_ENTRY_DECODER = msgspec.json.Decoder(_AnyEntry)
+_ANY_DECODER = msgspec.json.Decoder()
+
+# msgspec's words for a JSON value's type, as Python names it (wflogging.read_events's reasons).
+_PYTHON_TYPE = {
+    "array": "list",
+    "null": "NoneType",
+    "str": "str",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+}
+
+
+def decode_any_entry(line: Line) -> _AnyEntry:
+    """Any JSON object line as an :class:`_AnyEntry`.
+
+    Raises ``ValueError`` (:class:`~wflogging.cli.inputs.NotAnObject` for JSON that
+    is not an object) or ``RecursionError``: the exceptions :func:`~wflogging.cli.inputs.torn_line`
+    words as :func:`wflogging.read_events` does.
     """
-    # json.loads (parse_line too, where orjson is missing) takes only bytes, not a view of a buffer.
-    loads: Callable[[Line], Any] = _loads_bytes
-    if parser != "json" and parse_line is not json.loads:
-        loads = cast("Callable[[Line], Any]", parse_line)  # orjson.loads, which takes any buffer
-
-    def decode(line: Line) -> dict[str, Any]:
-        entry = loads(line)
-        if type(entry) is not dict:
-            raise NotAnObject(f"JSON {type(entry).__name__}, not an object")
-        return entry
-
-    return decode
+    try:
+        return _ANY_ENTRY_DECODER.decode(line)
+    except msgspec.ValidationError as exc:
+        raise _not_an_object(exc) from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
 
 
-#: The fast path's fallback for a line that is not in the recorder's shape.
-_WHOLE_LINE_DECODER = _whole_line_decoder("orjson")
+def decode_object(line: Line) -> dict[str, Any]:
+    """A line that is a JSON object, parsed whole (for readers of every field).
+
+    Raises as :func:`decode_any_entry` does.
+    """
+    try:
+        entry = _ANY_DECODER.decode(line)
+    except msgspec.DecodeError as exc:  # (a ValidationError too: a number out of range)
+        raise ValueError(str(exc)) from None
+    if type(entry) is not dict:
+        raise NotAnObject(f"JSON {type(entry).__name__}, not an object")
+    return entry
 
 
-def _fast_event(entry: _FastEntry) -> _Event:
-    """The facts of an entry read by the fast decoder: exactly what :func:`_read_event` gives for it."""
-    timestamps = entry.timestamps
-    duration = timestamps.duration_seconds
-    if not 0.0 <= duration < math.inf:
-        duration = 0.0
-    start_text, end_text = timestamps.start_time_utc, timestamps.end_time_utc
-    start = start_text if len(start_text) == 27 and start_text[26] == "Z" else _canonical(start_text)
-    end = end_text if len(end_text) == 27 and end_text[26] == "Z" else _canonical(end_text)
-    agent = entry.agent_name
-    return _Event(
-        entry.workflow_run_id,
-        entry.task_id,
-        agent or "(no agent)",
-        entry.status,
-        start,
-        end,
-        duration,
-        _fast_cost(entry.cost_data),
-        [call.model_name for call in entry.llm_trace],
-        entry.task_description,
-        entry.human_feedback,
-        entry.extensions,
+def _not_an_object(exc: msgspec.ValidationError) -> ValueError:
+    """The error for a line that _AnyEntry refuses: JSON that is not an object, or a number out of range."""
+    message = str(exc)
+    if message.startswith("Expected `object`, got `") and " - at " not in message:
+        kind = message.split("`")[3]
+        return NotAnObject(f"JSON {_PYTHON_TYPE.get(kind, kind)}, not an object")
+    return ValueError(message)
+
+
+def any_entry(entry: Mapping[str, Any]) -> _AnyEntry:
+    """An entry already parsed (a dict, as :func:`wflogging.read_events` gives it), as an _AnyEntry."""
+    get = entry.get
+    return _AnyEntry(
+        get("workflow_run_id"),
+        get("task_id"),
+        get("agent_name"),
+        get("status"),
+        get("timestamps"),
+        get("llm_trace"),
+        get("cost_data"),
+        get("task_description"),
+        get("human_feedback"),
+        get("extensions"),
     )
-
-
-def _fast_cost(cost: _FastCost | None) -> CostFacts:
-    """:func:`read_cost` for a ``cost_data`` read by the fast decoder (which allows no alias keys)."""
-    if cost is None:
-        return _NO_COST
-    usd = cost.total_cost_usd
-    tokens = cost.tokens
-    if tokens is _UNSET:
-        input_tokens = output_tokens = 0
-    else:
-        input_tokens, output_tokens = tokens.input, tokens.output
-    models = cost.models
-    if models is _UNSET or not models:
-        money = None if usd is _UNSET else usd
-        return CostFacts(money, input_tokens, output_tokens, None, cost.unpriced_calls)
-    by_model = tuple(
-        (name, part.cost_usd, part.input_tokens, part.output_tokens) for name, part in models.items()
-    )
-    if usd is _UNSET:
-        usd = _from_units(sum(_units(row[1]) for row in by_model))
-    if not (input_tokens or output_tokens):
-        input_tokens = sum(row[2] for row in by_model)
-        output_tokens = sum(row[3] for row in by_model)
-    return CostFacts(usd, input_tokens, output_tokens, by_model, cost.unpriced_calls)
