@@ -130,10 +130,11 @@ def _rise_findings(builder: ReportBuilder, where: str) -> list[dict[str, Any]]:
     if len(runs) < 2:
         return []
     latest_id, latest = runs[-1]
-    before = [run.groups() for _, run in runs[-1 - BASELINE_RUNS : -1]]
+    keys = builder.cells.keys
+    before = [run.groups(keys) for _, run in runs[-1 - BASELINE_RUNS : -1]]
     command = f"wflogging diff --baseline-runs {len(before)} {short_id(latest_id)} {where}"
     rows: list[dict[str, Any]] = []
-    for kind, position, groups in zip(("task", "agent"), (0, 1), latest.groups(), strict=True):
+    for kind, position, groups in zip(("task", "agent"), (0, 1), latest.groups(keys), strict=True):
         for name, now in groups.items():
             history = [run[position][name] for run in before if name in run[position]]
             if history:

@@ -62,6 +62,7 @@ from wflogging.cli.inputs import (
 )
 from wflogging.cli.report_aggregate import (
     _FOLD_EVERY_MASK,
+    CellNumbers,
     PromptSeen,
     Retries,
     Section,
@@ -143,6 +144,8 @@ class ReportBuilder:
         self.prompts_left_out = False
         #: Models called more than once within a task (for the findings).
         self.retries: Retries = {}
+        #: The (agent, task) pairs met, numbered (run sections keep each event's: the findings group them).
+        self.cells = CellNumbers()
         self._detailed_runs = detailed_runs
         self.runs_detailed = True
         self._unfiltered = self.filter.run is None and self.filter.since is None and self.filter.until is None
@@ -264,7 +267,8 @@ class ReportBuilder:
         run_plain = False
         run_duration = run_cost = run_costs = overall_durations  # replaced before use
         run_cell_of = run.cell_of.append  # replaced before use
-        run_cells = run.cell_index
+        cell_numbers = self.cells.numbers
+        new_cell_number = self.cells.number
         fold_every_mask = _FOLD_EVERY_MASK
         quote = _QUOTE
         slowest_floor = slowest[0][0] if len(slowest) == 5 else -1.0  # durations are >= 0
@@ -340,7 +344,6 @@ class ReportBuilder:
                     run_cost = run.total.cost_floats.append
                     run_costs = run.costs.append
                     run_cell_of = run.cell_of.append
-                    run_cells = run.cell_index
             task_id = entry.task_id
             status = entry.status
             calls = entry.llm_trace
@@ -349,14 +352,14 @@ class ReportBuilder:
             output_tokens = tokens.output
             unpriced = cost.unpriced_calls
             key = (agent, task_id)
+            cell_number = cell_numbers.get(key)
+            if cell_number is None:
+                cell_number = new_cell_number(key)
             # The run: its totals only, once the report covers many runs (else Section.add_plain).
             if run_plain:
                 run_duration(duration)
                 run_cost(usd)  # (its total duration is the sum of run.durations)
-                cell_index = run_cells.get(key)
-                if cell_index is None:
-                    cell_index = run.new_cell(key)
-                run_cell_of(cell_index + cell_index + (status == "Failed"))
+                run_cell_of(cell_number + cell_number + (status == "Failed"))
                 run_costs(usd)
                 if start < run_first:  # noqa: PLR1730 - min() is a call: slower here
                     run_first = start
@@ -393,6 +396,7 @@ class ReportBuilder:
                         entry,
                     ),
                     order,
+                    cell_number,
                 )
             # Overall: the (agent, task) cell, the models, the slowest, failures and HIL events.
             overall_durations(duration)
@@ -547,9 +551,8 @@ class ReportBuilder:
             run = self._new_run(event.run_id)
         run.add(event, order, charges)
         usd = event.cost.usd
-        run.note_cell(
-            (event.agent, event.task_id), event.status == "Failed", 0.0 if usd is None else float(usd)
-        )
+        cell = self.cells.number((event.agent, event.task_id))
+        run.note_cell(cell, event.status == "Failed", 0.0 if usd is None else float(usd))
         if calls:
             by_model = event.cost.by_model
             per_call = per_call_costs(event.models, [row[:2] for row in by_model]) if by_model else {}

@@ -12,7 +12,7 @@ import bisect
 import heapq
 import math
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from wflogging import schema
@@ -187,8 +187,6 @@ class Section:
     """
 
     __slots__ = (
-        "cell_index",
-        "cell_keys",
         "cell_of",
         "cells",
         "costs",
@@ -210,12 +208,11 @@ class Section:
         self.other_statuses: dict[str, int] = {}
         self.durations = array("d")
         # Per event, beside its duration (the findings' per-task and per-agent figures of a run, kept
-        # whether or not the section is detailed): its (agent, task) cell, as index * 2 + failed, and its
-        # money (0.0 when it states none). 12 bytes an event; the cells are grouped only when asked.
+        # whether or not the section is detailed): its (agent, task) cell, as the cell's number in the
+        # report (see CellNumbers) * 2 + failed, and its money (0.0 when it states none). 16 bytes an
+        # event; they are grouped only when asked (groups()).
         self.cell_of = array("q")
         self.costs = array("d")
-        self.cell_index: dict[tuple[str, str], int] = {}
-        self.cell_keys: list[tuple[str, str]] = []
         self.first_start: str | None = None
         self.last_end: str | None = None
         self.cells: dict[tuple[str, str], Tally] | None = None
@@ -278,32 +275,26 @@ class Section:
         if status == "HIL-Paused" or feedback is not None:
             self.hil.append(_HilEvent(event.run_id, event.task_id, event.agent, status, start, end, feedback))
 
-    def note_cell(self, key: tuple[str, str], failed: bool, usd: float) -> None:
-        """Keep an event's (agent, task) cell, failure and money beside its duration (see ``cell_of``)."""
-        index = self.cell_index.get(key)
-        if index is None:
-            index = self.new_cell(key)
-        self.cell_of.append(index + index + failed)
+    def note_cell(self, cell: int, failed: bool, usd: float) -> None:
+        """Keep an event's (agent, task) cell number, failure and money beside its duration."""
+        self.cell_of.append(cell + cell + failed)
         self.costs.append(usd)
 
-    def new_cell(self, key: tuple[str, str]) -> int:
-        """The index of a new (agent, task) cell."""
-        index = self.cell_index[key] = len(self.cell_keys)
-        self.cell_keys.append(key)
-        return index
+    def extend_cells(self, part: Section, renumber: Sequence[int] | None) -> None:
+        """Add ``part``'s events after this section's (with the durations' extend: they go in step).
 
-    def extend_cells(self, part: Section) -> None:
-        """Add ``part``'s cells after this section's (call with the durations' extend: they go in step)."""
-        remap = [
-            index if (index := self.cell_index.get(key)) is not None else self.new_cell(key)
-            for key in part.cell_keys
-        ]
-        self.cell_of.extend(remap[cell >> 1] * 2 + (cell & 1) for cell in part.cell_of)
+        ``renumber`` maps ``part``'s cell numbers to this section's report's (``None``: the same).
+        """
+        self.cell_of.extend(part.cell_of if renumber is None else renumbered_cells(part.cell_of, renumber))
         self.costs.extend(part.costs)
 
-    def groups(self) -> tuple[dict[str, GroupTotals], dict[str, GroupTotals]]:
-        """Money, duration, events and failures per task and per agent, each summed exactly."""
-        keys = self.cell_keys
+    def groups(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, GroupTotals], dict[str, GroupTotals]]:
+        """Money, duration, events and failures per task and per agent, each summed exactly.
+
+        ``keys``: the (agent, task) of each cell number (:attr:`CellNumbers.keys`).
+        """
         by_task: dict[str, tuple[list[float], list[float], list[int]]] = {}
         by_agent: dict[str, tuple[list[float], list[float], list[int]]] = {}
         for cell, usd, duration in zip(self.cell_of, self.costs, self.durations, strict=True):
@@ -318,8 +309,8 @@ class Section:
                 found[2][1] += cell & 1
         return _group_totals(by_task), _group_totals(by_agent)
 
-    def add_plain(self, facts: _PlainFacts, order: int) -> None:
-        """:meth:`add` for a detailed section, from the fast path's facts."""
+    def add_plain(self, facts: _PlainFacts, order: int, cell_number: int) -> None:
+        """:meth:`add` for a detailed section, from the fast path's facts (and the event's cell number)."""
         status = facts.status
         if status not in _STATUSES:
             self.other_statuses[status] = self.other_statuses.get(status, 0) + 1
@@ -331,7 +322,7 @@ class Section:
         if self.last_end is None or end > self.last_end:
             self.last_end = end
         key = (facts.agent, facts.task_id)
-        self.note_cell(key, status == "Failed", facts.usd)
+        self.note_cell(cell_number, status == "Failed", facts.usd)
         cells = self.cells
         assert cells is not None
         cell = cells.get(key)
@@ -489,6 +480,34 @@ class Section:
             ],
             "human_feedback": _pair_feedback(self.hil),
         }
+
+
+class CellNumbers:
+    """A number for each (agent, task) pair a report met, in the order met (run sections keep numbers)."""
+
+    __slots__ = ("keys", "numbers")
+
+    def __init__(self) -> None:
+        self.numbers: dict[tuple[str, str], int] = {}
+        self.keys: list[tuple[str, str]] = []
+
+    def number(self, key: tuple[str, str]) -> int:
+        """The number of ``key``, given on first use."""
+        number = self.numbers.get(key)
+        if number is None:
+            number = self.numbers[key] = len(self.keys)
+            self.keys.append(key)
+        return number
+
+    def renumbering(self, part: CellNumbers) -> list[int] | None:
+        """The numbers of ``part``'s pairs in this numbering (``None``: they are the same)."""
+        renumber = [self.number(key) for key in part.keys]
+        return None if renumber == list(range(len(renumber))) else renumber
+
+
+def renumbered_cells(cells: array[int], renumber: Sequence[int]) -> array[int]:
+    """Section.cell_of items with their cell numbers mapped by ``renumber``."""
+    return array("q", [renumber[cell >> 1] * 2 + (cell & 1) for cell in cells])
 
 
 class GroupTotals(NamedTuple):

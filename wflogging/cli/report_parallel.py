@@ -43,7 +43,7 @@ import attrs
 
 from wflogging.cli.inputs import BATCH_BYTES, LineBatch, Progress, read_line_batches
 from wflogging.cli.report import ReportBuilder, ReportFilter
-from wflogging.cli.report_aggregate import Section, Tally, merge_retries
+from wflogging.cli.report_aggregate import Section, Tally, merge_retries, renumbered_cells
 from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine
 
@@ -417,16 +417,19 @@ def merge_builder(into: ReportBuilder, part: ReportBuilder) -> None:
     into.skipped += part.skipped
     into.filtered_out += part.filtered_out
     into.unreadable += part.unreadable
-    _merge_section(into.overall, part.overall, offset)
+    renumber = into.cells.renumbering(part.cells)
+    _merge_section(into.overall, part.overall, offset, renumber)
     for run_id, section in part.runs.items():
         mine = into.runs.get(run_id)
         if mine is None:
             _offset_slowest(section, offset)
             if not into.runs_detailed:
                 section.drop_detail()
+            if renumber is not None:
+                section.cell_of = renumbered_cells(section.cell_of, renumber)
             into.runs[run_id] = section
         else:
-            _merge_section(mine, section, offset)
+            _merge_section(mine, section, offset, renumber)
     too_many = into.filter.run is None and len(into.runs) > into._detailed_runs
     if into.runs_detailed and (too_many or not part.runs_detailed):
         into.runs_detailed = False
@@ -442,11 +445,11 @@ def _offset_slowest(section: Section, offset: int) -> None:
     heapq.heapify(section.slowest)
 
 
-def _merge_section(into: Section, part: Section, offset: int) -> None:
+def _merge_section(into: Section, part: Section, offset: int, renumber: list[int] | None) -> None:
     for status, count in part.other_statuses.items():
         into.other_statuses[status] = into.other_statuses.get(status, 0) + count
     into.durations.extend(part.durations)
-    into.extend_cells(part)  # in step with the durations
+    into.extend_cells(part, renumber)  # in step with the durations
     if part.first_start is not None and (into.first_start is None or part.first_start < into.first_start):
         into.first_start = part.first_start
     if part.last_end is not None and (into.last_end is None or part.last_end > into.last_end):
