@@ -71,6 +71,7 @@ from wflogging.cli.report_aggregate import (
     _model_charges,
     _PlainFacts,
     _tally,
+    count_repeated_calls,
     count_retries,
     per_call_costs,
 )
@@ -420,13 +421,13 @@ class ReportBuilder:
             cell.cost_floats.append(usd)
             cell.costed += 1
             # A model called again within the task (a retry) divides its money among its calls.
-            repeats = False
-            if call_count > 1:
-                names = [call.model_name for call in calls]
-                repeats = len(set(names)) < call_count
-                if repeats:
-                    per_call = per_call_costs(names, [(name, part.cost_usd) for name, part in parts.items()])
-                    count_retries(retries, task_id, agent, names, per_call)
+            per_call = None
+            if call_count > 1 and (
+                calls[0].model_name == calls[1].model_name
+                if call_count == 2
+                else len({call.model_name for call in calls}) < call_count
+            ):
+                per_call = count_repeated_calls(retries, task_id, agent, calls, parts)
             for call in calls:
                 model = call.model_name
                 count_model(model)
@@ -441,14 +442,19 @@ class ReportBuilder:
                         self.prompts_left_out = True
                         continue
                     seen = prompts[fingerprint(prompt)] = PromptSeen(task_id, agent, run_id)
-                elif seen.last_run is not run_id:
-                    seen.sent_by(run_id)
+                elif seen.last_run is not run_id:  # seen.sent_by(run_id), inlined
+                    seen.last_run = run_id
+                    later_runs = seen.later_runs
+                    if later_runs is None:
+                        seen.later_runs = [run_id]
+                    else:
+                        later_runs.append(run_id)
                 seen.calls += 1
-                if repeats:
-                    call_usd = per_call.get(model)
-                else:
+                if per_call is None:
                     part = parts.get(model)
-                    call_usd = None if part is None else float(part.cost_usd)
+                    call_usd = None if part is None else part.cost_usd
+                else:
+                    call_usd = per_call.get(model)
                 if call_usd:
                     if run_id == seen.first_run:
                         seen.first_costs.append(call_usd)

@@ -779,6 +779,33 @@ def count_retries(
             seen[2] += _units((count - 1) * per_call.get(model, 0.0))
 
 
+def count_repeated_calls(
+    retries: Retries, task: str, agent: str, calls: Sequence[Any], parts: dict[str, Any]
+) -> dict[str, float]:
+    """:func:`count_retries` and :func:`per_call_costs` for an entry in the recorder's shape (the hot loop).
+
+    ``calls`` have a ``model_name``, ``parts`` (``cost_data.models``) map a model to a ``cost_usd``.
+    """
+    counts: dict[str, int] = {}
+    for call in calls:
+        model = call.model_name
+        counts[model] = counts.get(model, 0) + 1
+    per_call: dict[str, float] = {}
+    for model, count in counts.items():
+        part = parts.get(model)
+        usd = 0.0 if part is None else float(part.cost_usd) / count
+        if part is not None:
+            per_call[model] = usd
+        if count > 1:
+            seen = retries.get((task, agent, model))
+            if seen is None:
+                seen = retries[task, agent, model] = [0, 0, 0]
+            seen[0] += 1
+            seen[1] += count - 1
+            seen[2] += _units((count - 1) * usd)
+    return per_call
+
+
 def merge_retries(into: Retries, part: Retries) -> None:
     for key, (events, extra, cost) in part.items():
         seen = into.setdefault(key, [0, 0, 0])
