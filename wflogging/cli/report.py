@@ -112,11 +112,14 @@ class ReportBuilder:
     """Feed it entries (:meth:`add`), then ask for the :meth:`result`.
 
     Memory does not grow with the size of prompts or files, only with what the
-    report must remember: 8 bytes per event (durations, for exact
-    percentiles), each failure and HIL pause, a few hundred bytes per run, the
-    distinct agents, models and task ids, and at most ``prompt_memory`` prompt
-    fingerprints (for "prompts that repeat across runs"), each with the runs
-    that sent it after another run did (8 bytes a run). Run sections keep
+    report must remember: 32 bytes per event (its duration, overall and in its
+    run, for exact percentiles; its (agent, task) cell, failure and money in its
+    run, for the findings of :mod:`wflogging.cli.improve`), each failure and HIL
+    pause, a few hundred bytes per run, the distinct agents, models and task
+    ids, and at most ``prompt_memory`` prompt fingerprints (for "prompts that
+    repeat across runs"), each with the runs that sent it after another run did
+    (8 bytes a run) and the money of its calls (8 bytes a call). Everything the
+    findings need is kept here, in the same pass. Run sections keep
     their breakdowns (by agent, model and task, failures, pauses) while the
     report covers at most ``detailed_runs`` runs, or when one run is selected;
     beyond that they keep their totals and the breakdowns are reported over all
