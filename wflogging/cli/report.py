@@ -171,7 +171,7 @@ class ReportBuilder:
         self._add_event(event, calls if type(calls) is list else ())
 
     def _fold(self) -> None:
-        # A run section without detail has no pending floats: _add_lines_fast folds its total when the
+        # A run section without detail has no pending floats: _add_lines folds its total when the
         # reading moves on to another run.
         # (Only the first detailed_runs runs can be detailed: this does not go through every run.)
         runs = self.runs.values() if self.runs_detailed else ()
@@ -526,7 +526,7 @@ class ReportBuilder:
     def _add_run_totals(
         run: Section, counts: tuple[int, int, int, int, int, int, int], first: str, last: str
     ) -> None:
-        """Add what :meth:`_add_lines_fast` kept of a run while it was current (see :meth:`Section.add`).
+        """Add what :meth:`_add_lines` kept of a run while it was current (see :meth:`Section.add`).
 
         ``counts`` are the events, failed, paused, LLM calls, input tokens, output
         tokens and unpriced calls; the durations and costs were appended as they came.
@@ -634,7 +634,7 @@ class ReportBuilder:
         return head, runs, tail
 
     def _span_overall(self) -> None:
-        """The overall first start and last end: the fast path leaves them to the runs'."""
+        """The overall first start and last end: the hot loop leaves them to the runs'."""
         overall = self.overall
         for run in self.runs.values():
             first, last = run.first_start, run.last_end

@@ -37,7 +37,7 @@ class Tally:
     """Totals for a group of events (one agent, model, task, run, or all).
 
     Money and durations are summed exactly, in integer units (see :func:`_units`).
-    The fast path appends the floats to ``cost_floats``/``duration_floats`` instead
+    The report's hot loop appends the floats to ``cost_floats``/``duration_floats`` instead
     (a list append is ten times cheaper than a conversion to units); they are
     folded into the units, exactly, when read and by :meth:`fold`.
     """
@@ -112,7 +112,7 @@ class Tally:
             self._cost += event.cost_units
             self.costed += 1
 
-    def count_plain(  # noqa: PLR0917 - the fast path's Tally.count, without an _Event
+    def count_plain(  # noqa: PLR0917 - the hot loop's Tally.count, without an _Event
         self,
         status: str,
         calls: int,
@@ -310,7 +310,7 @@ class Section:
         return _group_totals(by_task), _group_totals(by_agent)
 
     def add_plain(self, facts: _PlainFacts, order: int, cell_number: int) -> None:
-        """:meth:`add` for a detailed section, from the fast path's facts (and the event's cell number)."""
+        """:meth:`add` for a detailed section, from the hot loop's facts (and the event's cell number)."""
         status = facts.status
         if status not in _STATUSES:
             self.other_statuses[status] = self.other_statuses.get(status, 0) + 1
@@ -428,9 +428,9 @@ class Section:
                 },
                 "duration": {
                     # The durations' exact sum, correctly rounded (as _from_units(total.duration)
-                    # is, but the fast path does not sum a run's durations twice); + 0.0: never -0.0.
+                    # is, but the hot loop does not sum a run's durations twice); + 0.0: never -0.0.
                     "total_seconds": math.fsum(durations) + 0.0,
-                    "median_seconds": _median(durations),
+                    "median_seconds": median(durations),
                     "p95_seconds": _nearest_rank(durations, 0.95),
                 },
                 "cost": {
@@ -582,7 +582,8 @@ def _rows(groups: dict[str, Tally], key: str, *, with_label: str | None = None) 
     return rows
 
 
-def _median(ordered: list[float]) -> float | None:
+def median(ordered: list[float]) -> float | None:
+    """The median of values in ascending order (the mean of the two middle ones for an even count)."""
     if not ordered:
         return None
     middle = len(ordered) // 2
@@ -673,9 +674,9 @@ class _PlainFacts(NamedTuple):
     input_tokens: int
     output_tokens: int
     unpriced: int
-    calls: list[Any]  # of _FastCall
+    calls: list[Any]  # of report_decode._Call
     by_model: dict[str, Any]  # of _FastModelCost
-    entry: Any  # the _FastEntry, for the rarely needed fields
+    entry: Any  # the report_decode._Entry, for the rarely needed fields
 
 
 #: Pending floats are folded into exact units every this many events (a power of two, minus one).
