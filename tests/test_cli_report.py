@@ -441,6 +441,25 @@ def test_a_filtered_report_is_the_same_read_or_added(
     assert _report_with(path, report_filter=chosen, detailed_runs=2) == reference.result()
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(_entries(), max_size=25))
+def test_findings_are_the_same_read_or_added(entries: list[dict[str, Any]], tmp_path: Path) -> None:
+    """The findings' figures the hot loop keeps (cells, retries, prompts and their money) are those the
+    general way keeps for the same entries."""
+    from wflogging.cli.improve import findings
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
+    read = ReportBuilder(detailed_runs=2)
+    read.read([str(path)])
+    added = ReportBuilder(detailed_runs=2)
+    added.add_all(json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line)
+    files = [str(path)]
+    assert findings(read, read.result()["overall"], files) == findings(
+        added, added.result()["overall"], files
+    )
+
+
 def test_a_line_nested_too_deeply_is_torn_not_fatal(tmp_path: Path) -> None:
     """JSON nested deeper than the decoder goes is one unreadable line, as read_events has it."""
     good = json.dumps(_recorder_entry("run-a", "1", ["p"]))
