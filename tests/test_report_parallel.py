@@ -108,13 +108,21 @@ def test_a_full_prompt_memory_reads_again_in_one_process(event_log: EventLog, tm
     jobs=st.integers(2, 3),
 )
 def test_any_entries_any_cut(entries: list[dict[str, Any]], chunk_bytes: int, jobs: int) -> None:
-    """Entries in any shape (the fast path and the general one), cut anywhere: the same report."""
+    """Entries in any shape (the fast path and the general one), cut anywhere: the same report, and
+    the same findings."""
+    from wflogging.cli.improve import findings
+
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "events.jsonl"
         path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
-        expected, _ = one_process([str(path)], detailed_runs=2)
-        got, _ = in_parallel([str(path)], jobs=jobs, chunk_bytes=chunk_bytes, detailed_runs=2)
+        files = [str(path)]
+        alone = ReportBuilder(detailed_runs=2)
+        alone.read(files)
+        parallel = ReportBuilder(detailed_runs=2)
+        read_parallel(parallel, files, jobs, chunk_bytes=chunk_bytes)
+    expected, got = alone.result(), parallel.result()
     assert as_text(got) == as_text(expected)
+    assert findings(parallel, got["overall"], files) == findings(alone, expected["overall"], files)
 
 
 def _generator() -> Any:
