@@ -38,7 +38,7 @@ from wflogging.cli.report_aggregate import median
 
 if TYPE_CHECKING:
     from wflogging.cli.report import ReportBuilder
-    from wflogging.cli.report_aggregate import GroupTotals
+    from wflogging.cli.report_findings import GroupTotals
 
 __all__ = ["BASELINE_RUNS", "LIMIT", "RISE_PERCENT", "findings"]
 

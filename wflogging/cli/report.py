@@ -62,18 +62,12 @@ from wflogging.cli.inputs import (
 )
 from wflogging.cli.report_aggregate import (
     _FOLD_EVERY_MASK,
-    CellNumbers,
-    PromptSeen,
-    Retries,
     Section,
     Tally,
     _HilEvent,
     _model_charges,
     _PlainFacts,
     _tally,
-    count_repeated_calls,
-    count_retries,
-    per_call_costs,
 )
 from wflogging.cli.report_decode import (
     _QUOTE,
@@ -90,6 +84,14 @@ from wflogging.cli.report_decode import (
     decode_any_entry,
     parse_moment,
     prompt_fingerprint,
+)
+from wflogging.cli.report_findings import (
+    CellNumbers,
+    PromptSeen,
+    Retries,
+    count_repeated_calls,
+    count_retries,
+    per_call_costs,
 )
 from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine

@@ -43,7 +43,8 @@ import attrs
 
 from wflogging.cli.inputs import BATCH_BYTES, LineBatch, Progress, read_line_batches
 from wflogging.cli.report import ReportBuilder, ReportFilter
-from wflogging.cli.report_aggregate import Section, Tally, merge_retries, renumbered_cells
+from wflogging.cli.report_aggregate import Section, Tally
+from wflogging.cli.report_findings import merge_retries, renumbered_cells
 from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine
 
