@@ -67,6 +67,7 @@ class GroupTotals(NamedTuple):
 
 
 def group_totals(groups: dict[str, tuple[list[float], list[float], list[int]]]) -> dict[str, GroupTotals]:
+    """Each group's (money, durations, [events, failed]) as its totals."""
     # math.fsum is the correctly rounded exact sum: what the exact units give, in any order.
     return {
         name: GroupTotals(math.fsum(costs), math.fsum(durations), counts[0], counts[1])
@@ -196,6 +197,7 @@ def count_repeated_calls(
 
 
 def merge_retries(into: Retries, part: Retries) -> None:
+    """Add the retries counted in the next chunk of the input (``report --jobs``)."""
     for key, (events, extra, cost) in part.items():
         seen = into.setdefault(key, [0, 0, 0])
         seen[0] += events
