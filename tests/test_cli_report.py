@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -22,7 +21,8 @@ from hypothesis import strategies as st
 import wflogging
 from tests.conftest import EventLog
 from tests.test_cli_support import events_in, log_task, run_cli, run_cli_process, write_workflow
-from wflogging.cli.report import ReportBuilder, Tally
+from wflogging.cli.report import ReportBuilder, ReportFilter
+from wflogging.cli.report_aggregate import Tally
 from wflogging.reader import TornLine
 
 
@@ -308,16 +308,6 @@ def test_demo_ends_with_the_report_of_its_run(tmp_path: Path, capsys: pytest.Cap
 
 # --- the fast reader gives the same report as whole-line parsing --------------------------------
 
-_PARSERS = [
-    "json",
-    "orjson",
-    pytest.param(
-        "msgspec",
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec("msgspec") is None, reason="msgspec is not installed (the [fast] extra)"
-        ),
-    ),
-]
 
 _NUMBERS = st.one_of(
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
@@ -412,37 +402,92 @@ def _entries(draw: st.DrawFn) -> dict[str, Any]:
     return entry
 
 
-def _report_with(parser: str, path: Path, **options: Any) -> dict[str, Any]:
+def _report_with(path: Path, **options: Any) -> dict[str, Any]:
     builder = ReportBuilder(**options)
-    builder.read([str(path)], parser=parser)
+    builder.read([str(path)])
     return builder.result()
 
 
-@pytest.mark.parametrize("parser", _PARSERS)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(entries=st.lists(_entries(), max_size=25))
-def test_every_parser_gives_the_same_report_as_whole_entries(
-    parser: str, entries: list[dict[str, Any]], tmp_path: Path
+def test_reading_lines_gives_the_same_report_as_whole_entries(
+    entries: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    """Reading only the needed fields (msgspec) or whole lines gives the report of the parsed entries."""
+    """Reading lines (the recorder's shape counted in the hot loop, others the general way) gives the
+    report of the same entries parsed whole and added one by one."""
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
     reference = ReportBuilder(detailed_runs=2)
     reference.add_all(json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line)
-    assert _report_with(parser, path, detailed_runs=2) == reference.result()
+    assert _report_with(path, detailed_runs=2) == reference.result()
 
 
-@pytest.mark.parametrize("parser", _PARSERS)
-def test_recorder_events_report_the_same_with_every_parser(event_log: EventLog, parser: str) -> None:
-    """On real recorder output (many runs, so run sections drop their detail), every parser agrees."""
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    entries=st.lists(_entries(), max_size=25),
+    run=st.sampled_from([None, "run-a", "RUN-B", "run-"]),
+    since=st.sampled_from([None, "2026-03-01T10:00:00.000000Z", "2026-03-01T10:00:05.000000Z"]),
+    until=st.sampled_from([None, "2026-03-01T10:00:07.250000Z", "2026-03-01T12:00:00.000000Z"]),
+)
+def test_a_filtered_report_is_the_same_read_or_added(
+    entries: list[dict[str, Any]], run: str | None, since: str | None, until: str | None, tmp_path: Path
+) -> None:
+    """--run and --since/--until select the same events in the hot loop as the general way."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
+    chosen = ReportFilter(run=run, since=since, until=until)
+    reference = ReportBuilder(chosen, detailed_runs=2)
+    reference.add_all(json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line)
+    assert _report_with(path, report_filter=chosen, detailed_runs=2) == reference.result()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(_entries(), max_size=25))
+def test_findings_are_the_same_read_or_added(entries: list[dict[str, Any]], tmp_path: Path) -> None:
+    """The findings' figures the hot loop keeps (cells, retries, prompts and their money) are those the
+    general way keeps for the same entries."""
+    from wflogging.cli.improve import findings
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
+    read = ReportBuilder(detailed_runs=2)
+    read.read([str(path)])
+    added = ReportBuilder(detailed_runs=2)
+    added.add_all(json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line)
+    files = [str(path)]
+    assert findings(read, read.result()["overall"], files) == findings(
+        added, added.result()["overall"], files
+    )
+
+
+def test_a_line_nested_too_deeply_is_torn_not_fatal(tmp_path: Path) -> None:
+    """JSON nested deeper than the decoder goes is one unreadable line, as read_events has it."""
+    good = json.dumps(_recorder_entry("run-a", "1", ["p"]))
+    deep = '{"extensions": ' + "[" * 5000 + "]" * 5000 + "}"
+    path = tmp_path / "events.jsonl"
+    path.write_text(f"{good}\n{deep}\n{good}\n", encoding="utf-8")
+    torn: list[TornLine] = []
+    builder = ReportBuilder()
+    builder.read([str(path)], on_torn=torn.append)
+    expected = [item for item in wflogging.read_events(path) if isinstance(item, TornLine)]
+    assert (
+        [(t.line_number, t.offset) for t in torn]
+        == [(t.line_number, t.offset) for t in expected]
+        == [(2, len(good) + 1)]
+    )
+    assert builder.result()["overall"]["events"] == 2
+
+
+def test_recorder_events_report_the_same_read_or_added(event_log: EventLog) -> None:
+    """On real recorder output (many runs, so run sections drop their detail), reading lines and adding
+    the parsed entries agree."""
     write_workflow(event_log, runs=4, tasks=16, seed=11)
     reference = ReportBuilder(detailed_runs=2)
     reference.add_all(events_in(event_log.path))
-    assert _report_with(parser, event_log.path, detailed_runs=2) == reference.result()
+    assert _report_with(event_log.path, detailed_runs=2) == reference.result()
 
 
-@pytest.mark.parametrize("parser", _PARSERS)
-def test_report_and_reader_agree_on_torn_lines(tmp_path: Path, parser: str) -> None:
+def test_report_and_reader_agree_on_torn_lines(tmp_path: Path) -> None:
     """The report skips exactly the lines read_events calls torn, at the same places, for the same reasons."""
     good = json.dumps({"workflow_run_id": "r", "task_id": "1", "status": "Success", "timestamps": {}})
     bad_utf8 = good[:-1].encode() + b', "llm_trace": [{"model_name": "m", "completion": "\xff"}]}'
@@ -452,9 +497,9 @@ def test_report_and_reader_agree_on_torn_lines(tmp_path: Path, parser: str) -> N
     )
     torn: list[TornLine] = []
     builder = ReportBuilder()
-    builder.read([str(path)], parser=parser, on_torn=torn.append)
+    builder.read([str(path)], on_torn=torn.append)
     expected = [item for item in wflogging.read_events(path) if isinstance(item, TornLine)]
-    # The parser's own words may differ ("not valid JSON (...)"); the kind of fault may not.
+    # The decoder's own words may differ ("not valid JSON (...)"); the kind of fault may not.
     assert [(t.line_number, t.offset, t.length, t.reason.split(" (")[0]) for t in torn] == [
         (t.line_number, t.offset, t.length, t.reason.split(" (")[0]) for t in expected
     ]
@@ -462,8 +507,7 @@ def test_report_and_reader_agree_on_torn_lines(tmp_path: Path, parser: str) -> N
     assert builder.result()["overall"]["events"] + builder.skipped == 2
 
 
-@pytest.mark.parametrize("parser", _PARSERS)
-def test_lines_across_the_read_buffer_are_read_whole(tmp_path: Path, parser: str) -> None:
+def test_lines_across_the_read_buffer_are_read_whole(tmp_path: Path) -> None:
     """A file of several read buffers: lines cut by the buffer's end, one longer than the buffer, text in
     any script, and faults placed right after a buffer's end are read as read_events reads them."""
     rng = random.Random(5)
@@ -495,7 +539,7 @@ def test_lines_across_the_read_buffer_are_read_whole(tmp_path: Path, parser: str
     path.write_bytes(b"\n".join(lines) + b'\n{"no": "final newline"}')
     torn: list[TornLine] = []
     builder = ReportBuilder()
-    builder.read([str(path)], parser=parser, on_torn=torn.append)
+    builder.read([str(path)], on_torn=torn.append)
     expected = [item for item in wflogging.read_events(path) if isinstance(item, TornLine)]
     assert [(t.line_number, t.offset, t.length, t.reason.split(" (")[0], t.head) for t in torn] == [
         (t.line_number, t.offset, t.length, t.reason.split(" (")[0], t.head) for t in expected
@@ -520,9 +564,9 @@ def test_a_named_pipe_is_read_like_the_file(event_log: EventLog, tmp_path: Path)
 
     writer = threading.Thread(target=feed)
     writer.start()
-    from_pipe = _report_with("fastest", pipe)
+    from_pipe = _report_with(pipe)
     writer.join()
-    assert from_pipe == _report_with("fastest", event_log.path)
+    assert from_pipe == _report_with(event_log.path)
     assert from_pipe["overall"]["events"] == len(events_in(event_log.path))
 
 
@@ -561,7 +605,6 @@ _PROMPT_TEXTS = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_s
 
 
 @pytest.mark.parametrize("ensure_ascii", [False, True])
-@pytest.mark.parametrize("parser", _PARSERS)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     sent=st.lists(
@@ -573,9 +616,9 @@ _PROMPT_TEXTS = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_s
     )
 )
 def test_repeated_prompts_are_found_by_their_text(
-    parser: str, ensure_ascii: bool, sent: list[tuple[str, str, str]], tmp_path: Path
+    ensure_ascii: bool, sent: list[tuple[str, str, str]], tmp_path: Path
 ) -> None:
-    """A prompt sent in several runs is found whatever its characters and escapes, by every parser."""
+    """A prompt sent in several runs is found whatever its characters and escapes."""
     path = tmp_path / "events.jsonl"
     lines = [
         json.dumps(_recorder_entry(run, task, [text]), ensure_ascii=ensure_ascii) for run, task, text in sent
@@ -587,7 +630,7 @@ def test_repeated_prompts_are_found_by_their_text(
         runs_by_text[text].add(run)
         first_task.setdefault(text, task)
     repeated = {text: len(runs) for text, runs in runs_by_text.items() if len(runs) > 1}
-    rows = _report_with(parser, path)["where_to_improve"]["repeated_prompts"]
+    rows = _report_with(path)["where_to_improve"]["repeated_prompts"]
     # One row per task (all events have one agent): how many prompts repeat, and in up to how many runs.
     assert {row["task_id"]: (row["prompts"], row["runs"]) for row in rows} == {
         task: (
@@ -615,7 +658,7 @@ def test_prompt_fingerprints_do_not_need_xxhash(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(path)], capture_output=True, timeout=120, check=True
     )
     without = json.loads(done.stdout)
-    assert without == json.loads(json.dumps(_report_with("fastest", path)))
+    assert without == json.loads(json.dumps(_report_with(path)))
     assert without["where_to_improve"]["repeated_prompts"]
 
 
@@ -640,8 +683,7 @@ def test_runs_spanning_read_batches_are_counted_exactly(tmp_path: Path) -> None:
     assert path.stat().st_size > 3_000_000
     reference = ReportBuilder()
     reference.add_all(events_in(path))
-    for parser in ("fastest", "orjson"):
-        assert _report_with(parser, path) == reference.result()
+    assert _report_with(path) == reference.result()
 
 
 def test_exact_sums_survive_folding() -> None:

@@ -127,3 +127,27 @@ def test_valid_events_in_the_usual_forms_take_the_compiled_path(fields: dict[str
     entry = compiled_entry({"event_id": EVENT_ID, **fields}, RUN_ID)
     assert entry is not None
     assert entry == wflogging.build_entry({"task_event": {"event_id": EVENT_ID, **fields}}, RUN_ID)
+
+
+def test_a_reader_naming_a_field_the_declaration_lacks_fails_at_once() -> None:
+    """The report's decoder takes its names from the declaration: a renamed field cannot read as absent."""
+    import msgspec
+    import pytest
+
+    with pytest.raises(ValueError, match="duration"):
+        declaration.decoder_struct("Reader", {"timestamps": {"duration": float}})
+    reader = declaration.decoder_struct("Reader", {"task_id": str, "llm_trace": {"model_name": str}})
+    line = wflogging.TaskEventFormatter().format(_record(valid_fields()))
+    decoded = msgspec.json.decode(line, type=reader)
+    assert decoded.task_id == valid_fields()["task_id"]
+    assert [call.model_name for call in decoded.llm_trace] == [
+        call["model_name"] for call in valid_fields()["llm_trace"]
+    ]
+
+
+def _record(fields: dict[str, Any]) -> Any:
+    import logging
+
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "done", None, None)
+    record.__dict__.update({"workflow_run_id": RUN_ID, **fields})
+    return record

@@ -15,12 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import wflogging
 from tests.conftest import EventLog
 from tests.test_cli_report import _entries
 from tests.test_cli_support import write_workflow
 from wflogging.cli.report import ReportBuilder, ReportFilter
 from wflogging.cli.report_parallel import PARALLEL_FROM_BYTES, plan_chunks, read_parallel
-from wflogging.reader import TornLine
+from wflogging.reader import EventLine, TornLine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,13 +108,21 @@ def test_a_full_prompt_memory_reads_again_in_one_process(event_log: EventLog, tm
     jobs=st.integers(2, 3),
 )
 def test_any_entries_any_cut(entries: list[dict[str, Any]], chunk_bytes: int, jobs: int) -> None:
-    """Entries in any shape (the fast path and the general one), cut anywhere: the same report."""
+    """Entries in any shape (the fast path and the general one), cut anywhere: the same report, and
+    the same findings."""
+    from wflogging.cli.improve import findings
+
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "events.jsonl"
         path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
-        expected, _ = one_process([str(path)], detailed_runs=2)
-        got, _ = in_parallel([str(path)], jobs=jobs, chunk_bytes=chunk_bytes, detailed_runs=2)
+        files = [str(path)]
+        alone = ReportBuilder(detailed_runs=2)
+        alone.read(files)
+        parallel = ReportBuilder(detailed_runs=2)
+        read_parallel(parallel, files, jobs, chunk_bytes=chunk_bytes)
+    expected, got = alone.result(), parallel.result()
     assert as_text(got) == as_text(expected)
+    assert findings(parallel, got["overall"], files) == findings(alone, expected["overall"], files)
 
 
 def _generator() -> Any:
@@ -167,40 +176,37 @@ def test_jobs_must_be_a_positive_number(tmp_path: Path) -> None:
     assert "--jobs: expected a whole number >= 1, got '0'" in done.stderr
 
 
-def test_the_findings_see_every_event_in_order_whatever_the_chunks(
-    event_log: EventLog, tmp_path: Path
-) -> None:
-    """ "Where to improve" (an observer of the report) gets the same findings from several processes."""
-    from wflogging.cli.improve import FindingsCollector
+def test_the_findings_are_the_same_whatever_the_chunks(event_log: EventLog, tmp_path: Path) -> None:
+    """ "Where to improve" (kept by the report in its one pass) is the same from several processes."""
+    from wflogging.cli.improve import findings
 
     paths = many_runs(event_log, tmp_path / "logs", runs=6)
-    alone = FindingsCollector()
-    builder = ReportBuilder(observer=alone.observe)
+    builder = ReportBuilder()
     builder.read(paths)
-    expected = alone.findings(builder.result()["overall"], paths)
+    expected = findings(builder, builder.result()["overall"], paths)
     assert expected, "the workflow has findings to compare"
     for chunk_bytes in (1, 1500, 7000):
-        shared = FindingsCollector()
-        parallel = ReportBuilder(observer=shared.observe)
+        parallel = ReportBuilder()
         read_parallel(parallel, paths, 3, chunk_bytes=chunk_bytes)
         assert as_text(parallel.result()) == as_text(builder.result())
-        assert shared.findings(parallel.result()["overall"], paths) == expected
+        assert findings(parallel, parallel.result()["overall"], paths) == expected
 
 
-def test_findings_are_the_same_whichever_parser_reads(event_log: EventLog, tmp_path: Path) -> None:
-    """The inlined fast path hands the findings what the general way does (events and prompt keys)."""
-    from wflogging.cli.improve import FindingsCollector
+def test_findings_are_the_same_read_or_added(event_log: EventLog, tmp_path: Path) -> None:
+    """The inlined hot loop keeps for the findings what the general way keeps (events and prompt keys)."""
+    from wflogging.cli.improve import findings
     from wflogging.demo import run_demo
 
-    demo = tmp_path / "demo.jsonl"  # record_task's shape: what the inlined path takes
+    demo = tmp_path / "demo.jsonl"  # record_task's shape: what the hot loop counts itself
     for _ in range(4):
         run_demo(demo)
     paths = [*many_runs(event_log, tmp_path / "logs", runs=6), str(demo)]
-    found = []
-    for parser in ("msgspec", "json"):
-        collector = FindingsCollector()
-        builder = ReportBuilder(observer=collector.observe)
-        builder.read(paths, parser=parser)
-        found.append(collector.findings(builder.result()["overall"], paths))
+    read = ReportBuilder()
+    read.read(paths)
+    added = ReportBuilder()
+    added.add_all(
+        item.entry for path in paths for item in wflogging.read_events(path) if isinstance(item, EventLine)
+    )
+    found = [findings(builder, builder.result()["overall"], paths) for builder in (read, added)]
     assert found[0]
     assert found[0] == found[1]

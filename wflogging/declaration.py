@@ -336,6 +336,52 @@ def _struct_type(field: Field) -> Any:
     return list[shape] if field.kind == "objects" else shape  # type: ignore[valid-type]
 
 
+# --- decoders of written entries -----------------------------------------------------------
+
+#: What a reader wants of one declared field: a type (required), ``(type, default)``, or, for
+#: an object or a list of objects, the same mapping for its own fields.
+Wanted = dict[str, Any]
+
+
+def decoder_struct(name: str, wanted: Wanted, **options: Any) -> type[Any]:
+    """A msgspec Struct that decodes the ``wanted`` fields of a written entry and skips the rest.
+
+    Readers (the report) choose how to read each field (``msgspec.Raw`` for a prompt they only
+    fingerprint, ``Any`` for one they check themselves); the names and the nesting come from the
+    declaration, so a field that is renamed or moved fails here, at import, and never reads as
+    absent. Fields not named are skipped by the decoder without making Python objects of them.
+    ``options`` go to every Struct made (``gc=False``, say).
+    """
+    return _decoder_struct(name, (*EVENT, EXTENSIONS), wanted, "", options)
+
+
+def _decoder_struct(
+    name: str, fields: tuple[Field, ...], wanted: Wanted, path: str, options: dict[str, Any]
+) -> type[Any]:
+    import msgspec
+
+    declared = {field.name: field for field in fields}
+    unknown = set(wanted) - set(declared)
+    if unknown:
+        raise ValueError(f"{name}: {path or 'the entry'} declares no field {sorted(unknown)}")
+    members: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for field in fields:  # the declared order, whatever the order of `wanted`
+        if field.name not in wanted:
+            continue
+        how = wanted[field.name]
+        if isinstance(how, dict):
+            nested = _decoder_struct(
+                f"{name}_{field.name}", field.fields, how, f"{path}{field.name}.", options
+            )
+            members.append((field.name, list[nested] if field.kind == "objects" else nested))  # type: ignore[valid-type]
+        elif isinstance(how, tuple):
+            members.append((field.name, how[0], how[1]))
+        else:
+            members.append((field.name, how))
+    struct: type[Any] = msgspec.defstruct(name, members, kw_only=True, **options)
+    return struct
+
+
 if __name__ == "__main__":  # python -m wflogging.declaration FILE: rewrite the shipped schema
     from pathlib import Path
 

@@ -26,7 +26,6 @@ from wflogging.reader import GZIP_RATIO_LIMIT, EventLine, TornLine
 from wflogging.terminal import visible
 
 if TYPE_CHECKING:
-    from wflogging.cli.improve import FindingsCollector
     from wflogging.cli.report import ReportBuilder
     from wflogging.cli.reprice import Repricing
     from wflogging.otel import OTelTaskEventHandler
@@ -337,11 +336,8 @@ def _report(args: argparse.Namespace) -> int:
         until = None if args.until is None else parse_moment(args.until)
     except ValueError as exc:
         raise InputError(f"--since/--until: {exc}") from None
-    from wflogging.cli.improve import FindingsCollector
-
     prices = None if args.prices is None else _load_prices(args.prices)
-    findings = FindingsCollector()
-    builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until), observer=findings.observe)
+    builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until))
     args.files = expand_inputs(args.files)
     check_inputs(args.files)
 
@@ -364,7 +360,7 @@ def _report(args: argparse.Namespace) -> int:
         from wflogging.cli.reprice import reprice, selected_entries
 
         repriced = reprice(selected_entries(read_inputs(args.files), args.run, since, until), prices)
-    _print_report(builder, args.format, repriced, (findings, args.files))
+    _print_report(builder, args.format, repriced, args.files)
     return EXIT_OK
 
 
@@ -399,12 +395,13 @@ def _print_report(
     builder: ReportBuilder,
     output_format: str,
     repriced: Repricing | None = None,
-    findings: tuple[FindingsCollector, Sequence[str]] | None = None,
+    files: Sequence[str] | None = None,
 ) -> None:
     head, runs, tail = builder.parts()
-    if findings is not None:
-        collector, files = findings
-        tail["where_to_improve"]["findings"] = collector.findings(tail["overall"], files)
+    if files is not None:  # the findings, with commands over these files
+        from wflogging.cli.improve import findings
+
+        tail["where_to_improve"]["findings"] = findings(builder, tail["overall"], files)
     if output_format == "json":
         _write_json_report(head, runs, tail if repriced is None else {**tail, "repriced": repriced.as_json()})
         return
@@ -628,13 +625,10 @@ def _demo(args: argparse.Namespace) -> int:
         else:
             export_failed = True
             _error(f"{delivery.problem or 'nothing was exported'}; the events file has the whole run")
-    from wflogging.cli.improve import FindingsCollector
-
-    findings = FindingsCollector()
-    builder = ReportBuilder(ReportFilter(run=run_id), observer=findings.observe)
+    builder = ReportBuilder(ReportFilter(run=run_id))
     check_inputs([args.output])
     builder.read([args.output], Progress())
-    _print_report(builder, "table", findings=(findings, [args.output]))
+    _print_report(builder, "table", files=[args.output])
     print(
         f"Next: wflogging show --run {run_id[:8]} --task <TASK_ID> {args.output}\n"
         f"      wflogging timeline --run {run_id[:8]} -o timeline.html {args.output}"

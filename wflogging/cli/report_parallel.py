@@ -16,11 +16,14 @@ report reads it, and the partial builders are merged in the chunks' order
 * an (agent, task) group keeps the description of its first event, and a run
   split over chunks is put together again; run sections drop their breakdowns
   when the merged report covers more runs than the report details;
-* prompts that repeat across runs: each chunk remembers the runs of its prompts,
-  and the runs a prompt was sent in are joined in order. A report remembers at
-  most ``prompt_memory`` distinct prompts; when a chunk after the first held that
-  many, merging could miss a prompt the one-process report counts, so the inputs
-  are then read again in one process (slower, never different).
+* prompts that repeat across runs: each chunk remembers the runs of its prompts
+  and their calls' money, and the runs a prompt was sent in are joined in order. A report
+  remembers at most ``prompt_memory`` distinct prompts; when a chunk after the first held that
+  many, or one left a prompt out, merging could miss a prompt the one-process report counts, so
+  the inputs are then read again in one process (slower, never different);
+* the findings' figures ("Where to improve") are the report's own aggregates: each
+  event's task, agent, failure and money are kept beside its duration, and retries are
+  counted per event, so they merge as the rest does.
 
 Worker processes are forked where that is safe (no other thread runs), else spawned.
 """
@@ -39,7 +42,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import attrs
 
 from wflogging.cli.inputs import BATCH_BYTES, LineBatch, Progress, read_line_batches
-from wflogging.cli.report import ReportBuilder, ReportFilter, Section, Tally
+from wflogging.cli.report import ReportBuilder, ReportFilter
+from wflogging.cli.report_aggregate import Section, Tally
+from wflogging.cli.report_findings import merge_retries, renumbered_cells
 from wflogging.lines import DEFAULT_MAX_LINE_BYTES
 from wflogging.reader import TornLine
 
@@ -98,16 +103,11 @@ class Chunk(NamedTuple):
 
 
 class ChunkResult(NamedTuple):
-    """What a worker sends back: its builder, the first torn lines it met, and the lines it read.
-
-    With the report's findings observing the caller's builder, also the findings of this
-    chunk (a :class:`~wflogging.cli.improve.FindingsCollector`): the caller merges them in order.
-    """
+    """What a worker sends back: its builder, the first torn lines it met, and the lines it read."""
 
     builder: ReportBuilder
     torn: list[TornLine]
     lines: int
-    findings: Any = None
 
 
 def plan_chunks(paths: Sequence[str], jobs: int, *, chunk_bytes: int | None = None) -> list[Chunk]:
@@ -188,34 +188,24 @@ def read_parallel(
     reading calls it for them.
     """
     chunks = parallel_chunks(paths, jobs, chunk_bytes=chunk_bytes)
-    findings = _findings_of(builder)
-    if not chunks or (builder.observer is not None and findings is None):
+    if not chunks:
         builder.read(paths, progress, on_torn=on_torn, max_line_bytes=max_line_bytes)
         return
-    findings_memory = None if findings is None else findings._prompt_memory
-    options = _BuilderOptions.of(builder, findings_memory=findings_memory, max_line_bytes=max_line_bytes)
+    options = _BuilderOptions.of(builder, max_line_bytes=max_line_bytes)
     first_torn: list[TornLine] = []
-    parts_findings: list[Any] = []
     saturated = False
     lines = LineNumbers()
     for index, (chunk, result) in enumerate(in_processes(_read_chunk, chunks, jobs, options, progress)):
         first_torn += renumbered(result.torn, lines.advance(chunk, result.lines))
         part = result.builder
-        if index and len(part._prompts) >= part._prompt_memory:
-            saturated = True
-        if result.findings is not None and result.findings.saturated:
-            saturated = True  # a chunk left a prompt out that one process might have counted
+        if (index and len(part._prompts) >= part._prompt_memory) or part.prompts_left_out:
+            saturated = True  # a chunk may have left out a prompt that one process counts
         if not saturated:
             merge_builder(builder, part)
-            parts_findings.append(result.findings)
     if saturated:  # see the module docstring: read again, in one process
-        observer = builder.observer
-        builder.__init__(builder.filter, observer=observer, **options.keywords())  # type: ignore[misc]
+        builder.__init__(builder.filter, **options.keywords())  # type: ignore[misc]
         builder.read(paths, progress, on_torn=on_torn, max_line_bytes=max_line_bytes)
         return
-    if findings is not None:  # only now: a saturated reading, read again, must not have counted them
-        for part in parts_findings:
-            findings.merge(part)
     _replay_torn(builder, first_torn, on_torn)
 
 
@@ -225,22 +215,9 @@ def prompt_fingerprints_agree_across_processes() -> bool:
     xxh3 (the ``fast`` extra) always does; the fallback, ``hash()``, is salted per interpreter,
     so it agrees only in forked workers.
     """
-    from wflogging.cli import report
+    from wflogging.cli import report_decode
 
-    return report._xxh3 is not None or _start_method() == "fork"
-
-
-def _findings_of(builder: ReportBuilder) -> Any:
-    """The report's findings observing ``builder`` (``None``: no observer, or one of another kind).
-
-    Each worker keeps findings of its own, merged here in the input's order
-    (:meth:`wflogging.cli.improve.FindingsCollector.merge`); another observer makes the
-    reading stay in one process, where it sees every event in order.
-    """
-    from wflogging.cli.improve import FindingsCollector
-
-    owner = getattr(builder.observer, "__self__", None)
-    return owner if isinstance(owner, FindingsCollector) else None
+    return report_decode._xxh3 is not None or _start_method() == "fork"
 
 
 def parallel_chunks(paths: Sequence[str], jobs: int, *, chunk_bytes: int | None = None) -> list[Chunk]:
@@ -325,26 +302,18 @@ class _BuilderOptions:
     report_filter: ReportFilter
     prompt_memory: int
     detailed_runs: int
-    findings_memory: int | None = None  # a worker keeps findings of its own (this prompt memory)
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @classmethod
-    def of(
-        cls, builder: ReportBuilder, *, findings_memory: int | None = None, max_line_bytes: int
-    ) -> _BuilderOptions:
-        return cls(
-            builder.filter, builder._prompt_memory, builder._detailed_runs, findings_memory, max_line_bytes
-        )
+    def of(cls, builder: ReportBuilder, *, max_line_bytes: int) -> _BuilderOptions:
+        return cls(builder.filter, builder._prompt_memory, builder._detailed_runs, max_line_bytes)
 
     def keywords(self) -> dict[str, int]:
         return {"prompt_memory": self.prompt_memory, "detailed_runs": self.detailed_runs}
 
-    def builder(self, observer: Callable[[Any, Sequence[Any]], None] | None = None) -> ReportBuilder:
+    def builder(self) -> ReportBuilder:
         return ReportBuilder(
-            self.report_filter,
-            prompt_memory=self.prompt_memory,
-            detailed_runs=self.detailed_runs,
-            observer=observer,
+            self.report_filter, prompt_memory=self.prompt_memory, detailed_runs=self.detailed_runs
         )
 
 
@@ -373,12 +342,7 @@ def _start_method() -> str:
 
 def _read_chunk(_index: int, chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
     """Read one chunk into a builder of its own (this runs in a worker process)."""
-    findings = None
-    if options.findings_memory is not None:
-        from wflogging.cli.improve import FindingsCollector
-
-        findings = FindingsCollector(prompt_memory=options.findings_memory)
-    builder = options.builder(None if findings is None else findings.observe)
+    builder = options.builder()
     torn: list[TornLine] = []
 
     def keep_torn(item: TornLine) -> None:
@@ -391,8 +355,7 @@ def _read_chunk(_index: int, chunk: Chunk, options: _BuilderOptions) -> ChunkRes
     )
     builder.read_items(lines, on_torn=keep_torn)
     builder._fold()  # the floats still pending, as exact sums: a third less to send back
-    builder.observer = None  # sent back on its own: the caller merges the findings apart
-    return ChunkResult(builder, torn, lines.count, findings)
+    return ChunkResult(builder, torn, lines.count)
 
 
 class LineCounter:
@@ -455,22 +418,26 @@ def merge_builder(into: ReportBuilder, part: ReportBuilder) -> None:
     into.skipped += part.skipped
     into.filtered_out += part.filtered_out
     into.unreadable += part.unreadable
-    _merge_section(into.overall, part.overall, offset)
+    renumber = into.cells.renumbering(part.cells)
+    _merge_section(into.overall, part.overall, offset, renumber)
     for run_id, section in part.runs.items():
         mine = into.runs.get(run_id)
         if mine is None:
             _offset_slowest(section, offset)
             if not into.runs_detailed:
                 section.drop_detail()
+            if renumber is not None:
+                section.cell_of = renumbered_cells(section.cell_of, renumber)
             into.runs[run_id] = section
         else:
-            _merge_section(mine, section, offset)
+            _merge_section(mine, section, offset, renumber)
     too_many = into.filter.run is None and len(into.runs) > into._detailed_runs
     if into.runs_detailed and (too_many or not part.runs_detailed):
         into.runs_detailed = False
         for section in into.runs.values():
             section.drop_detail()
     _merge_prompts(into, part)
+    merge_retries(into.retries, part.retries)
 
 
 def _offset_slowest(section: Section, offset: int) -> None:
@@ -479,10 +446,11 @@ def _offset_slowest(section: Section, offset: int) -> None:
     heapq.heapify(section.slowest)
 
 
-def _merge_section(into: Section, part: Section, offset: int) -> None:
+def _merge_section(into: Section, part: Section, offset: int, renumber: list[int] | None) -> None:
     for status, count in part.other_statuses.items():
         into.other_statuses[status] = into.other_statuses.get(status, 0) + count
     into.durations.extend(part.durations)
+    into.extend_cells(part, renumber)  # in step with the durations
     if part.first_start is not None and (into.first_start is None or part.first_start < into.first_start):
         into.first_start = part.first_start
     if part.last_end is not None and (into.last_end is None or part.last_end > into.last_end):
@@ -515,19 +483,14 @@ def _merge_tallies(into: dict[Any, Tally], part: dict[Any, Tally]) -> None:
 
 
 def _merge_prompts(into: ReportBuilder, part: ReportBuilder) -> None:
-    """Join each prompt's runs: the chunk's runs follow those of the chunks before, in order."""
+    """Join each prompt's runs and calls: the chunk's follow those of the chunks before, in order."""
     prompts = into._prompts
     for key, seen_here in part._prompts.items():
         seen = prompts.get(key)
-        if seen is None:
-            if len(prompts) < into._prompt_memory:
-                prompts[key] = seen_here
-            continue
-        _, _, first, _, later = seen_here
-        for run_id in (first, *(later or ())):
-            if run_id != seen[3]:
-                seen[3] = run_id
-                if seen[4] is None:
-                    seen[4] = [run_id]
-                else:
-                    seen[4].append(run_id)
+        if seen is not None:
+            seen.merge(seen_here)
+        elif len(prompts) < into._prompt_memory:
+            prompts[key] = seen_here
+        else:
+            into.prompts_left_out = True
+    into.prompts_left_out = into.prompts_left_out or part.prompts_left_out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wflogging.cli.render import Document, money, seconds, short_id
-from wflogging.cli.report import UNATTRIBUTED
+from wflogging.cli.report_decode import UNATTRIBUTED
 
 __all__ = ["report_document"]
 

@@ -37,7 +37,7 @@ from wflogging import schema
 from wflogging.cli.inputs import DECODE_ERRORS, InputError, LineBatch, Progress, read_line_batches, torn_line
 
 # The report's own reading of an entry, so that SQL and the report count the same things.
-from wflogging.cli.report import _read_event, _whole_line_decoder
+from wflogging.cli.report_decode import _read_event, any_entry, decode_object
 from wflogging.cli.report_parallel import (
     Chunk,
     LineCounter,
@@ -235,7 +235,7 @@ def _stage_part(
     on_torn: Callable[[TornLine], None] | None,
 ) -> None:
     """Stage the rows of ``items`` in the files of part ``part``."""
-    decode = _whole_line_decoder("orjson")
+    decode = decode_object
     dumps = _row_dumper()
     files = {table: open(staged.path(table, part), "wb") for table in TABLES}  # noqa: SIM115 - closed below
     try:
@@ -302,7 +302,7 @@ def entry_rows(
 
     ``None`` when the entry is not a task event (see the module docstring).
     """
-    facts = _read_event(entry)
+    facts = _read_event(any_entry(entry))
     if facts is None:
         return None
     cost = facts.cost

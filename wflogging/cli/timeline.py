@@ -29,7 +29,8 @@ from wflogging import schema
 from wflogging.cli.inputs import InputError
 from wflogging.cli.outputs import write_private_text
 from wflogging.cli.render import money, seconds, short_id
-from wflogging.cli.report import ReportBuilder, ReportFilter, read_cost
+from wflogging.cli.report import ReportBuilder, ReportFilter
+from wflogging.cli.report_decode import read_cost
 from wflogging.cli.timeline_scale import MIN_TASK_PX, Scale, build_scale
 from wflogging.reader import EventLine, TornLine
 
