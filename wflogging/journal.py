@@ -665,7 +665,7 @@ def _logged_event_ids(events_path: str | os.PathLike[str], wanted: set[str]) -> 
 
 def failed_event(task: OpenTask) -> dict[str, Any]:
     """The ``Failed`` event of a dead process's open task (the ten SOP fields; module docstring)."""
-    from wflogging.recorder import _Usage, roll_up
+    from wflogging.usage import CallUsage, roll_up
 
     header = task.header
     start_text = str(header.get("start_time_utc"))
@@ -673,7 +673,7 @@ def failed_event(task: OpenTask) -> dict[str, Any]:
     end = task.last_update if start is None else max(task.last_update, start)
     duration = 0.0 if start is None else round((end - start).total_seconds(), 6)
     usages = [
-        _Usage(
+        CallUsage(
             call.get("model_name"),
             used.get("input_tokens"),
             used.get("output_tokens"),
