@@ -24,7 +24,7 @@ from tests.test_journal import entries, reap
 from wflogging.journal import Note, OpenTaskJournal, journal_dir_for, open_tasks, recover
 
 # Prompts of 0 to 3,000 characters, ASCII and wider: lines of many lengths, ends at many offsets.
-PROMPTS = st.text(alphabet=st.sampled_from("ab \n\"\\é—日🚀\u2028"), max_size=3000)
+PROMPTS = st.text(alphabet=st.sampled_from('ab \n"\\é—日🚀\u2028'), max_size=3000)
 
 
 class Journal(RuleBasedStateMachine):
