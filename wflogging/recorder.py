@@ -90,7 +90,7 @@ import logging
 import os
 import threading
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -109,6 +109,9 @@ from wflogging.usage import CallUsage, roll_up, usd
 __all__ = ["SYSTEM_CLOCK", "Clock", "TaskRecorder", "current_task", "record_task", "roll_up", "usd"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+# A call that reported no usage (the common case): its note carries an empty usage mapping.
+_NOTHING_REPORTED = (None,) * (len(CallUsage._fields) - 1)
+_NO_USAGE: Mapping[str, Any] = types.MappingProxyType({})
 
 
 _current_task: contextvars.ContextVar[TaskRecorder | None] = contextvars.ContextVar(
@@ -210,6 +213,7 @@ class TaskRecorder:
         self.workflow_run_id = current_run_id()
         clock = settings.clock
         self._started_wall = clock.now_utc()
+        self._started_text = _instant_text(self._started_wall)  # for the note and the event
         self._started_mono = clock.monotonic()
 
     @property
@@ -273,7 +277,7 @@ class TaskRecorder:
             self._calls.append(call)
             self._usage.append(usage)
             if self._note is not None:  # under the lock: the note keeps the calls' order
-                self._note.add_call(call, usage._asdict())
+                self._note.add_call(call, _NO_USAGE if usage[1:] == _NOTHING_REPORTED else usage._asdict())
         return sequence
 
     def human_feedback(
@@ -368,7 +372,7 @@ class TaskRecorder:
                 "task_id": settings.task_id,
                 "task_description": settings.task_description,
                 "agent_name": settings.agent_name,
-                "start_time_utc": _instant_text(self._started_wall),
+                "start_time_utc": self._started_text,
             }
         )
 
@@ -437,7 +441,7 @@ class TaskRecorder:
             "task_description": settings.task_description,
             "agent_name": settings.agent_name,
             "timestamps": {
-                "start_time_utc": _instant_text(started),
+                "start_time_utc": self._started_text,
                 "end_time_utc": _instant_text(started + dt.timedelta(microseconds=micros)),
                 "duration_seconds": micros / 1_000_000,
             },
@@ -457,15 +461,37 @@ class TaskRecorder:
 
 def _uuid4_text() -> str:
     """``str(uuid.uuid4())`` without building a ``UUID``: 16 random bytes, version 4, RFC 4122 variant."""
-    value = int.from_bytes(os.urandom(16), "big")
-    value = (value & _UUID4_CLEAR) | _UUID4_SET
-    digits = f"{value:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    raw = next(_random_ids, None)
+    if raw is None:
+        raw = _refill_random_ids()
+    digits = raw.hex()
+    # The version nibble becomes 4; the variant nibble keeps its two low random bits under 0b10.
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{_VARIANT[digits[16]]}{digits[17:20]}-{digits[20:]}"
 
 
-# The bits uuid.UUID(version=4) clears and sets: the variant (2 bits) and the version (4 bits).
-_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_UUID4_SET = (0x8000 << 48) | (4 << 76)
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+# os.urandom read 4 KiB at a time: one system call per 256 ids rather than one per id. A list
+# iterator's next() is atomic under the GIL, so threads never get the same bytes; a forked
+# child starts with an empty pool, so it never repeats its parent's ids.
+_POOL_BYTES = 4096
+_random_ids: Iterator[bytes] = iter(())
+
+
+def _refill_random_ids() -> bytes:
+    global _random_ids  # noqa: PLW0603 - the pool is process state by nature
+    pool = os.urandom(_POOL_BYTES)
+    ids = iter([pool[start : start + 16] for start in range(0, _POOL_BYTES, 16)])
+    raw = next(ids)
+    _random_ids = ids
+    return raw
+
+
+def _empty_random_ids() -> None:
+    global _random_ids  # noqa: PLW0603
+    _random_ids = iter(())
+
+
+os.register_at_fork(after_in_child=_empty_random_ids)
 
 
 def _warn(line: str) -> None:
