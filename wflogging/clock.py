@@ -11,7 +11,7 @@ import datetime as dt
 import time
 from typing import Protocol
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock", "instant_text"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock", "instant_text", "naive_instant_text", "naive_utc"]
 
 _UTC = dt.timezone.utc
 
@@ -49,5 +49,18 @@ def instant_text(moment: object) -> object:
     caller's string) is returned as given, for the handler's rules to convert or reject.
     """
     if type(moment) is dt.datetime and moment.tzinfo is _UTC:
-        return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drops "+00:00"
+        # Positional arguments: a keyword costs a C method a third of its time here.
+        return moment.isoformat("T", "microseconds")[:-6] + "Z"  # drops "+00:00"
     return moment
+
+
+def naive_utc(moment: object) -> dt.datetime | None:
+    """A UTC ``datetime`` without its ``tzinfo`` (it formats in half the time), else ``None``."""
+    if type(moment) is dt.datetime and moment.tzinfo is _UTC:
+        return moment.replace(tzinfo=None)
+    return None
+
+
+def naive_instant_text(moment: dt.datetime) -> str:
+    """A naive UTC ``datetime`` (from :func:`naive_utc`) as the entry's ``...ffffffZ`` text."""
+    return moment.isoformat("T", "microseconds") + "Z"

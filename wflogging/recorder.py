@@ -95,7 +95,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from wflogging import schema
-from wflogging.clock import SYSTEM_CLOCK, Clock
+from wflogging.clock import SYSTEM_CLOCK, Clock, naive_instant_text, naive_utc
 from wflogging.clock import instant_text as _instant_text
 from wflogging.context import current_run_id, each_call_within
 from wflogging.journal import Note, OpenTaskJournal, journal_of
@@ -112,6 +112,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 # A call that reported no usage (the common case): its note carries an empty usage mapping.
 _NOTHING_REPORTED = (None,) * (len(CallUsage._fields) - 1)
 _NO_USAGE: Mapping[str, Any] = types.MappingProxyType({})
+_STATUS_TEXT = {member: member.value for member in Status}
 
 
 _current_task: contextvars.ContextVar[TaskRecorder | None] = contextvars.ContextVar(
@@ -213,7 +214,13 @@ class TaskRecorder:
         self.workflow_run_id = current_run_id()
         clock = settings.clock
         self._started_wall = clock.now_utc()
-        self._started_text = _instant_text(self._started_wall)  # for the note and the event
+        # The end is the start plus the duration: both formatted from a naive UTC time, the fast way.
+        self._started_naive = naive_utc(self._started_wall)
+        self._started_text = (  # for the note and the event
+            _instant_text(self._started_wall)
+            if self._started_naive is None
+            else naive_instant_text(self._started_naive)
+        )
         self._started_mono = clock.monotonic()
 
     @property
@@ -393,7 +400,7 @@ class TaskRecorder:
                 "task %s (%s) %s",
                 settings.task_id,
                 settings.agent_name,
-                status.value,
+                fields["status"],
                 extra={"task_event": fields},
                 stacklevel=stacklevel,
             )
@@ -421,7 +428,7 @@ class TaskRecorder:
     def _event(self, status: Status, exc: BaseException | None) -> dict[str, Any]:
         """The event's fields, as plain values ``build_entry`` takes on its fast path.
 
-        Plain ``str``/``dict``/``list`` values, ``Status`` members and canonical
+        Plain ``str``/``dict``/``list`` values (the status as its text) and canonical
         ``...ffffffZ`` timestamps: the handler then checks them without building
         models or problem lists (a value of another form, such as a caller's
         non-UTC feedback time, is left as given and takes the full rules).
@@ -434,7 +441,12 @@ class TaskRecorder:
         cost_data = roll_up(self._usage, settings.prices)
         if cost_entries is not None:
             cost_data.update(cost_entries)
-        started = self._started_wall
+        started = self._started_naive
+        ended = (
+            _instant_text(self._started_wall + dt.timedelta(microseconds=micros))
+            if started is None
+            else naive_instant_text(started + dt.timedelta(0, 0, micros))
+        )
         fields: dict[str, Any] = {
             "event_id": self.event_id,
             "task_id": settings.task_id,
@@ -442,10 +454,10 @@ class TaskRecorder:
             "agent_name": settings.agent_name,
             "timestamps": {
                 "start_time_utc": self._started_text,
-                "end_time_utc": _instant_text(started + dt.timedelta(microseconds=micros)),
+                "end_time_utc": ended,
                 "duration_seconds": micros / 1_000_000,
             },
-            "status": status,
+            "status": _STATUS_TEXT[status],  # its text: reading an Enum's .value costs a property call
             "cost_data": cost_data,
             "llm_trace": self._calls,
             "human_feedback": feedback,

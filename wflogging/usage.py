@@ -140,6 +140,10 @@ def _call_cost(
 
 def roll_up(calls: list[CallUsage], prices: PriceTable | None) -> dict[str, Any]:
     """The rolled-up part of ``cost_data`` for these calls (shape in the module docstring)."""
+    if prices is None:
+        counted = _counted_if_nothing_reported(calls)
+        if counted is not None:
+            return counted
     problems: list[str] = []
     models: dict[str, _ModelTotals] = {}
     per_call: list[dict[str, Any]] = []
@@ -199,6 +203,32 @@ def roll_up(calls: list[CallUsage], prices: PriceTable | None) -> dict[str, Any]
     if per_call:
         data["per_call"] = per_call
     return data
+
+
+_NOTHING_REPORTED = (None,) * (len(CallUsage._fields) - 1)
+
+
+def _counted_if_nothing_reported(calls: list[CallUsage]) -> dict[str, Any] | None:
+    """What :func:`roll_up` gives without prices for calls that reported no usage, else ``None``.
+
+    The usual case for a caller that does not pass usage: calls counted per model,
+    zero tokens, no money, nothing to check; built directly, without the totals.
+    """
+    counts: dict[str, int] = {}
+    for usage in calls:
+        if usage[1:] != _NOTHING_REPORTED:
+            return None
+        model_name = usage[0]
+        name = model_name if type(model_name) is str else str(model_name)
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        "llm_calls": len(calls),
+        "tokens": {"input": 0, "output": 0, "cached": 0},
+        "models": {
+            name: {"calls": count, "input_tokens": 0, "output_tokens": 0, "cached_tokens": 0}
+            for name, count in counts.items()
+        },
+    }
 
 
 def _call_item(
