@@ -8,6 +8,7 @@ with tasks of every size in any order (hypothesis), and with a real process kill
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -129,3 +130,32 @@ def test_a_process_killed_after_rounds_of_tasks_leaves_only_its_open_task_to_rec
     assert [call["prompt"] for call in event["llm_trace"]] == ["o1", "o2"]
     assert [e["task_id"] for e in entries(events)] == ["long", "medium", "short", "inner", "outer"]
     assert recover(events).recovered == []
+
+
+def test_a_forked_child_writes_nothing_into_its_parents_notes(tmp_path: Path) -> None:
+    journal = OpenTaskJournal(tmp_path / "journal")
+    note = journal.open_note({"event_id": str(uuid.uuid4()), "task_id": "parent"})
+    assert note is not None
+    note.add_call({"model_name": "m", "prompt": "p1", "completion": "c"}, {})
+    go_read, go_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: once the parent has written more, records on the task it inherited
+        try:
+            os.close(go_write)
+            os.read(go_read, 1)
+            note.add_call({"model_name": "m", "prompt": "from the child", "completion": "c"}, {})
+            note.close()
+        finally:
+            os._exit(0)
+    os.close(go_read)
+    note.add_call({"model_name": "m", "prompt": "p2", "completion": "c"}, {})
+    os.write(go_write, b"x")
+    os.close(go_write)
+    os.waitpid(pid, 0)
+
+    [task] = open_tasks(tmp_path / "journal")
+
+    assert task.header["task_id"] == "parent"
+    assert [call["prompt"] for call in task.calls] == ["p1", "p2"]
+    note.close()
+    journal.remove_own_file()

@@ -46,7 +46,9 @@ The notes of one process
     finds exactly the tasks open now. A file that grew past 4 MiB is truncated
     back to its first line at that moment, so one huge task leaves no huge file
     behind. An orchestrator whose tasks always overlap keeps writing after its
-    notes until a pause comes. An interpreter that exits normally removes its file.
+    notes until a pause comes. A forked child writes a file of its own from its
+    first note; it writes nothing about the tasks it inherited open from its parent
+    (their notes stay the parent's). An interpreter that exits normally removes its file.
 
     Files are opened relative to the directory's descriptor with ``O_NOFOLLOW``,
     and a journal directory that is a symlink, is not ours, or is writable by
@@ -365,6 +367,21 @@ class OpenTaskJournal:
 
 
 _JOURNALS: weakref.WeakSet[OpenTaskJournal] = weakref.WeakSet()
+
+
+def _forget_files_in_child() -> None:
+    """After ``fork``: the parent's files stay the parent's; the child starts its own at its first note.
+
+    A note the child inherited then writes nothing (its file is no longer the journal's):
+    its writes, at the offsets the parent had reached when it forked, would land on the
+    notes the parent writes since.
+    """
+    for journal in list(_JOURNALS):
+        journal._file = None
+        journal._lock = threading.Lock()  # another thread may have held it when the process forked
+
+
+os.register_at_fork(after_in_child=_forget_files_in_child)
 
 
 @atexit.register
