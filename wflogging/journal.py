@@ -308,7 +308,8 @@ class OpenTaskJournal:
                 raise OSError(errno.ENOSPC, "the journal file took no more bytes")
             written += more
         file.end += written
-        file.size = max(file.size, file.end)
+        if file.end > file.size:  # noqa: PLR1730 - no call to max() per note
+            file.size = file.end
         if self.sync:
             os.fsync(fd)
 
@@ -422,7 +423,11 @@ class Note:
         """Append one call (``call``: the trace item; ``usage``: what feeds ``cost_data``)."""
         if self._journal.redact:
             call = {**call, "prompt": _REDACTED, "completion": _REDACTED}
-        used = {key: value for key, value in usage.items() if value is not None and key != "model_name"}
+        used = (
+            {key: value for key, value in usage.items() if value is not None and key != "model_name"}
+            if usage
+            else {}  # the usual call, which reported no usage
+        )
         self._journal._append(
             self._file, {"call": call, "usage": used, "id": self._event_id, "at": time.time()}
         )
