@@ -110,7 +110,6 @@ __all__ = ["SYSTEM_CLOCK", "Clock", "TaskRecorder", "current_task", "record_task
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 # A call that reported no usage (the common case): its note carries an empty usage mapping.
-_NOTHING_REPORTED = (None,) * (len(CallUsage._fields) - 1)
 _NO_USAGE: Mapping[str, Any] = types.MappingProxyType({})
 _STATUS_TEXT = {member: member.value for member in Status}
 
@@ -284,7 +283,7 @@ class TaskRecorder:
             self._calls.append(call)
             self._usage.append(usage)
             if self._note is not None:  # under the lock: the note keeps the calls' order
-                self._note.add_call(call, _NO_USAGE if usage[1:] == _NOTHING_REPORTED else usage._asdict())
+                self._note.add_call(call, _NO_USAGE if usage.reported_nothing() else usage._asdict())
         return sequence
 
     def human_feedback(

@@ -70,6 +70,10 @@ class CallUsage(NamedTuple):
     provider: object = None
     finish_reason: object = None
 
+    def reported_nothing(self) -> bool:
+        """Whether the call came with no usage at all (the usual case for a caller not passing any)."""
+        return self[1:] == _NOTHING_REPORTED
+
 
 def _tokens(value: object, name: str, problems: list[str], where: str) -> int | None:
     if value is None:
@@ -205,7 +209,7 @@ def roll_up(calls: list[CallUsage], prices: PriceTable | None) -> dict[str, Any]
     return data
 
 
-_NOTHING_REPORTED = (None,) * (len(CallUsage._fields) - 1)
+_NOTHING_REPORTED = (None,) * (len(CallUsage._fields) - 1)  # every field but model_name unset
 
 
 def _counted_if_nothing_reported(calls: list[CallUsage]) -> dict[str, Any] | None:
@@ -216,7 +220,7 @@ def _counted_if_nothing_reported(calls: list[CallUsage]) -> dict[str, Any] | Non
     """
     counts: dict[str, int] = {}
     for usage in calls:
-        if usage[1:] != _NOTHING_REPORTED:
+        if not usage.reported_nothing():
             return None
         model_name = usage[0]
         name = model_name if type(model_name) is str else str(model_name)
