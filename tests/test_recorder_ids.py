@@ -6,6 +6,8 @@ import logging
 import os
 import uuid
 
+import pytest
+
 import wflogging
 
 
@@ -32,6 +34,9 @@ def test_event_ids_are_distinct_version_4_uuids() -> None:
         assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
 
 
+# Python 3.12+ warns on fork() while other threads run (a queue listener left by another test,
+# say); the child here only records and _exits, which that warning is not about.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_does_not_repeat_its_parents_next_event_ids() -> None:
     logger = _quiet_logger()
     _next_event_id(logger)  # the parent has random bytes in hand when it forks
