@@ -36,9 +36,9 @@ The notes of one process
 
     Once no task of the process is open (its last ``close`` is written), the next
     note goes right after the first line again, over the notes before it. The same
-    pages of the page cache are then rewritten task after task: rewriting 1.4 MB
-    of notes costs about 80 µs where appending them to fresh pages costs 450 µs,
-    and the file stays as large as the most its tasks ever had open at once. What
+    pages of the page cache are then rewritten task after task: on ext4, rewriting
+    1.4 MB of notes took about 80 µs where appending them to fresh pages took 450 µs;
+    and the file stays as large as the most notes its open tasks ever held. What
     lies past the current notes is the tail of earlier rounds, every task of which
     was closed before its round ended; as a task's ``close`` comes after all its
     lines, a tail that holds a task's ``open`` holds its ``close`` too (a line cut
