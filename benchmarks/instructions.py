@@ -34,7 +34,9 @@ SET_UP = """
 import sys, tempfile
 from pathlib import Path
 sys.path.insert(0, {here!r})
-import bench_logging, payloads
+import bench_logging, payloads, wflogging
+# In a run, as bench_logging.main runs its cells: a recorder's event outside one would be a reject.
+wflogging.workflow_run("0e8f1d2c-4a5b-4c6d-8e7f-901a2b3c4d5e").__enter__()
 cell = bench_logging.build_cell({pipeline!r}, "memory", {payload!r}, payloads.make_payload({payload!r}),
                                 Path(tempfile.mkdtemp()))
 op = cell.op

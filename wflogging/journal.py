@@ -22,27 +22,39 @@ Where the journal lives
     no note.
 
 The notes of one process
-    Each process (each journal in it) appends to its own file,
+    Each process (each journal in it) writes its own file,
     ``<pid>-<random>.tasks`` (mode ``0600``), of JSON lines. The first line says
     which process writes it: ``{"process": {"pid", "process_start", "host"}}``,
     where ``process_start`` is the process's start time in clock ticks from
     ``/proc`` (where there is one), to tell a reused pid. The file is created
     under a temporary name and renamed, so it is never seen without that line.
-    Then, each in one ``write`` on an ``O_APPEND`` descriptor:
+    Then, each in one ``pwrite`` after the line before it:
     ``{"open": {event_id, workflow_run_id, task_id, task_description, agent_name,
     start_time_utc}, "at": T}`` on entry; ``{"call": {...}, "usage": {...}, "id":
     EVENT_ID, "at": T}`` per call; ``{"feedback": {...}, "id": ..., "at": T}``;
     ``{"close": EVENT_ID, "at": T}`` at the end (``T``: seconds since the epoch).
-    When no task of the process is open and the file has grown past 1 MiB, it is
-    truncated back to its first line, so it stays small in an orchestrator that
-    ever pauses between tasks (one whose tasks always overlap keeps appending
-    until a pause comes). An interpreter that exits normally
-    removes its file. Files are opened relative to the directory's descriptor
-    with ``O_NOFOLLOW``, and a journal directory that is a symlink, is not ours,
-    or is writable by others is refused (one line on stderr; tasks then run
-    without notes). When the handler redacts, notes keep no prompt, completion or
-    feedback text (a marker instead): the journal must not hold what the events
-    file may not.
+
+    Once no task of the process is open (its last ``close`` is written), the next
+    note goes right after the first line again, over the notes before it. The same
+    pages of the page cache are then rewritten task after task: on ext4, rewriting
+    1.4 MB of notes took about 80 µs where appending them to fresh pages took 450 µs;
+    and the file stays as large as the most notes its open tasks ever held. What
+    lies past the current notes is the tail of earlier rounds, every task of which
+    was closed before its round ended; as a task's ``close`` comes after all its
+    lines, a tail that holds a task's ``open`` holds its ``close`` too (a line cut
+    where the tail starts is no JSON object and is skipped). A reader therefore
+    finds exactly the tasks open now. A file that grew past 4 MiB is truncated
+    back to its first line at that moment, so one huge task leaves no huge file
+    behind. An orchestrator whose tasks always overlap keeps writing after its
+    notes until a pause comes. A forked child writes a file of its own from its
+    first note; it writes nothing about the tasks it inherited open from its parent
+    (their notes stay the parent's). An interpreter that exits normally removes its file.
+
+    Files are opened relative to the directory's descriptor with ``O_NOFOLLOW``,
+    and a journal directory that is a symlink, is not ours, or is writable by
+    others is refused (one line on stderr; tasks then run without notes). When
+    the handler redacts, notes keep no prompt, completion or feedback text (a
+    marker instead): the journal must not hold what the events file may not.
 
 Durability
     A note is in the operating system when ``record_task``'s entry returns (and
@@ -77,6 +89,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import glob
 import json
@@ -103,10 +116,12 @@ NOTES_SUFFIX = ".tasks"
 _TEMP_SUFFIX = ".tmp"
 _REDACTED = "[not kept in the open-task journal: the handler redacts]"
 _UTC = dt.timezone.utc
-# A file is truncated back to its first line when no task is open and it reached this size:
-# truncating at every task end costs more than appending a "close" line.
-_TRUNCATE_AT = 1 << 20
-_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+# When no task is open, notes start again after the first line, over the old ones (module
+# docstring); a file that grew past this size is also truncated back to its first line then.
+# Truncating at every task end would cost more: the next notes would need fresh pages.
+_SHRINK_AT = 4 << 20
+# No O_APPEND: each line is written at an explicit offset (on Linux, O_APPEND makes pwrite append).
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -202,9 +217,9 @@ def _as_text(value: object) -> str:
 
 
 class _ProcessFile:
-    """This process's notes file in one journal: its descriptor, and the length of its first line."""
+    """This process's notes file in one journal: its descriptor, and where the next note goes."""
 
-    __slots__ = ("dir_fd", "fd", "head_length", "name", "open_tasks", "pid", "size")
+    __slots__ = ("dir_fd", "end", "fd", "head_length", "name", "open_tasks", "pid", "size")
 
     def __init__(self, dir_fd: int, fd: int, name: str, head_length: int, pid: int) -> None:
         self.dir_fd = dir_fd
@@ -213,7 +228,8 @@ class _ProcessFile:
         self.head_length = head_length
         self.pid = pid
         self.open_tasks = 0
-        self.size = head_length  # bytes written: when to truncate
+        self.end = head_length  # where the next note is written
+        self.size = head_length  # the file's length: when to shrink it
 
 
 class OpenTaskJournal:
@@ -284,10 +300,18 @@ class OpenTaskJournal:
         return self._file
 
     def _write(self, file: _ProcessFile, line: bytes) -> None:
-        os.write(file.fd, line)
-        file.size += len(line)
+        fd = file.fd
+        written = os.pwrite(fd, line, file.end)
+        while written < len(line):  # a short write (a full disk): the rest, or the error
+            more = os.pwrite(fd, memoryview(line)[written:], file.end + written)
+            if more == 0:
+                raise OSError(errno.ENOSPC, "the journal file took no more bytes")
+            written += more
+        file.end += written
+        if file.end > file.size:  # noqa: PLR1730 - no call to max() per note
+            file.size = file.end
         if self.sync:
-            os.fsync(file.fd)
+            os.fsync(fd)
 
     def _append(self, file: _ProcessFile, value: Mapping[str, Any]) -> None:
         line = _dumps(value)
@@ -304,13 +328,16 @@ class OpenTaskJournal:
                 if file is not self._file:
                     return  # a file given up on, or the parent's (after a fork)
                 file.open_tasks -= 1
-                if file.open_tasks or file.size < _TRUNCATE_AT:
-                    self._write(file, _dumps({"close": event_id, "at": time.time()}))
-                else:  # nothing open: back to the first line (the file stays small)
-                    os.ftruncate(file.fd, file.head_length)
-                    file.size = file.head_length
+                self._write(file, _dumps({"close": event_id, "at": time.time()}))
+                if not file.open_tasks:  # nothing open: the next notes go over these (module docstring)
+                    file.end = file.head_length
+                    if file.size > _SHRINK_AT:
+                        os.ftruncate(file.fd, file.head_length)
+                        file.size = file.head_length
         except Exception as exc:
-            self._failed(f"{type(exc).__name__}: {exc}")
+            # The task's "open" stays without its "close": nothing may ever be written over
+            # the notes before it (a tail must hold no open task), so the next note starts a new file.
+            self._failed(f"{type(exc).__name__}: {exc}", forget_file=True)
 
     def _failed(self, why: str, *, forget_file: bool = False) -> None:
         """Say the first failure of an episode on stderr; the next note tries again."""
@@ -341,6 +368,21 @@ class OpenTaskJournal:
 
 
 _JOURNALS: weakref.WeakSet[OpenTaskJournal] = weakref.WeakSet()
+
+
+def _forget_files_in_child() -> None:
+    """After ``fork``: the parent's files stay the parent's; the child starts its own at its first note.
+
+    A note the child inherited then writes nothing (its file is no longer the journal's):
+    its writes, at the offsets the parent had reached when it forked, would land on the
+    notes the parent writes since.
+    """
+    for journal in list(_JOURNALS):
+        journal._file = None
+        journal._lock = threading.Lock()  # another thread may have held it when the process forked
+
+
+os.register_at_fork(after_in_child=_forget_files_in_child)
 
 
 @atexit.register
@@ -381,7 +423,11 @@ class Note:
         """Append one call (``call``: the trace item; ``usage``: what feeds ``cost_data``)."""
         if self._journal.redact:
             call = {**call, "prompt": _REDACTED, "completion": _REDACTED}
-        used = {key: value for key, value in usage.items() if value is not None and key != "model_name"}
+        used = (
+            {key: value for key, value in usage.items() if value is not None and key != "model_name"}
+            if usage
+            else {}  # the usual call, which reported no usage
+        )
         self._journal._append(
             self._file, {"call": call, "usage": used, "id": self._event_id, "at": time.time()}
         )
@@ -665,7 +711,7 @@ def _logged_event_ids(events_path: str | os.PathLike[str], wanted: set[str]) -> 
 
 def failed_event(task: OpenTask) -> dict[str, Any]:
     """The ``Failed`` event of a dead process's open task (the ten SOP fields; module docstring)."""
-    from wflogging.recorder import _Usage, roll_up
+    from wflogging.usage import CallUsage, roll_up
 
     header = task.header
     start_text = str(header.get("start_time_utc"))
@@ -673,7 +719,7 @@ def failed_event(task: OpenTask) -> dict[str, Any]:
     end = task.last_update if start is None else max(task.last_update, start)
     duration = 0.0 if start is None else round((end - start).total_seconds(), 6)
     usages = [
-        _Usage(
+        CallUsage(
             call.get("model_name"),
             used.get("input_tokens"),
             used.get("output_tokens"),

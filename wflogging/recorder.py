@@ -63,41 +63,10 @@ Run
     is rejected visibly).
 
 cost_data
-    What reports read. Token counts and money roll up from the calls'
-    usage (:meth:`TaskRecorder.llm_call`)::
-
-        {
-          "llm_calls": 3,                       # calls recorded
-          "tokens": {"input": 5200, "output": 900, "cached": 4000},   # totals over all models
-          "models": {                           # one entry per model_name, in first-use order
-            "claude-sonnet-4": {
-              "calls": 2, "input_tokens": 5000, "output_tokens": 700, "cached_tokens": 4000,
-              "latency_seconds": 3.2,           # only if some call reported latency
-              "cost_usd": 0.0129,               # only if money is known (below) for some of its calls
-              "unpriced_calls": 1               # only if some of its calls could not be priced
-            }
-          },
-          "total_cost_usd": 0.0129,             # only if money is known
-          "unpriced_calls": 1,                  # only if > 0: total_cost_usd then leaves those out
-          "per_call": [                         # one item per call that reported usage, in call order
-            {"call_sequence": 1, "input_tokens": 4000, "output_tokens": 500, "cached_tokens": 4000,
-             "cost_usd": 0.0081, "provider": "anthropic", "finish_reason": "stop"}
-          ],
-          "price_table": "2025-06-01",          # the price table's version, if it has one
-          "usage_problems": ["call 2: input_tokens: -5 is not ..."]   # only if usage was ignored
-        }
-
-    Tokens: ``cached`` is the part of ``input`` read from a prompt cache (OpenAI's
-    convention; for Anthropic pass ``input_tokens = input + cache reads``). A
-    count not reported counts as 0. Money is known when a price table is given
-    (``prices=``) or a call reported ``cost_usd``. A call's own ``cost_usd`` wins
-    over the table (it is what the provider billed); a call with neither (model
-    not in the table, or no token counts) is *unpriced*: counted in
-    ``unpriced_calls``, never as $0. Money is summed exactly as ``Decimal`` and
-    written as a JSON number rounded to 10 decimal places (1e-10 USD).
-
-    :meth:`TaskRecorder.set_cost` adds the caller's own entries (the IACP's
-    figures, say); an entry with the same name as a rolled-up one replaces it.
+    What reports read: token counts and money rolled up from the usage the calls
+    reported (:meth:`TaskRecorder.llm_call`), plus the caller's own entries
+    (:meth:`TaskRecorder.set_cost`). Its shape and rules are in
+    :mod:`wflogging.usage`.
 
 Errors
     Arguments that can never make an event (an empty ``task_id``, a ``prices``
@@ -118,56 +87,32 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
-import math
 import os
-import sys
 import threading
-import time
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from wflogging import schema
+from wflogging.clock import SYSTEM_CLOCK, Clock, naive_instant_text, naive_utc
+from wflogging.clock import instant_text as _instant_text
 from wflogging.context import current_run_id, each_call_within
 from wflogging.journal import Note, OpenTaskJournal, journal_of
-from wflogging.pricing import PriceTable, money, to_price_table
+from wflogging.pricing import PriceTable, to_price_table
 from wflogging.schema import FeedbackType, Status
+from wflogging.task_failure import failure_of, log_failure
 from wflogging.terminal import say
+from wflogging.usage import CallUsage, roll_up, usd
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "TaskRecorder", "current_task", "record_task"]
+# roll_up and usd: importable from here as before the usage accounting had its own module.
+__all__ = ["SYSTEM_CLOCK", "Clock", "TaskRecorder", "current_task", "record_task", "roll_up", "usd"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_MONEY_PLACES = Decimal("1e-10")
-_MAX_TOKENS = 2**53  # beyond this a token count is a bug, and JSON readers start losing digits
-_ZERO = Decimal(0)
-_UTC = dt.timezone.utc
+# A call that reported no usage (the common case): its note carries an empty usage mapping.
+_NO_USAGE: Mapping[str, Any] = types.MappingProxyType({})
+_STATUS_TEXT = {member: member.value for member in Status}
 
-
-class Clock(Protocol):
-    """Where a recorder reads time: the wall clock (UTC) and a monotonic clock."""
-
-    def now_utc(self) -> dt.datetime:
-        """The current time as an aware UTC ``datetime``."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back (only differences matter)."""
-        ...
-
-
-class SystemClock:
-    """The real clocks: :func:`datetime.datetime.now` in UTC and :func:`time.monotonic`."""
-
-    def now_utc(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-
-#: The clock recorders use unless given another (``record_task(..., clock=...)``).
-SYSTEM_CLOCK: Clock = SystemClock()
 
 _current_task: contextvars.ContextVar[TaskRecorder | None] = contextvars.ContextVar(
     "wflogging_current_task", default=None
@@ -255,7 +200,7 @@ class TaskRecorder:
         self._settings = settings
         self._lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
-        self._usage: list[_Usage] = []
+        self._usage: list[CallUsage] = []
         self._feedback: dict[str, Any] | None = None
         self._cost_entries: dict[str, Any] = {}
         self._status: Status | None = None
@@ -268,6 +213,13 @@ class TaskRecorder:
         self.workflow_run_id = current_run_id()
         clock = settings.clock
         self._started_wall = clock.now_utc()
+        # The end is the start plus the duration: both formatted from a naive UTC time, the fast way.
+        self._started_naive = naive_utc(self._started_wall)
+        self._started_text = (  # for the note and the event
+            _instant_text(self._started_wall)
+            if self._started_naive is None
+            else naive_instant_text(self._started_naive)
+        )
         self._started_mono = clock.monotonic()
 
     @property
@@ -311,7 +263,7 @@ class TaskRecorder:
         method, without gaps or duplicates. A call recorded after the task's event
         was logged is not recorded (returns 0; one line on stderr).
         """
-        usage = _Usage(
+        usage = CallUsage(
             model_name,
             input_tokens,
             output_tokens,
@@ -331,7 +283,7 @@ class TaskRecorder:
             self._calls.append(call)
             self._usage.append(usage)
             if self._note is not None:  # under the lock: the note keeps the calls' order
-                self._note.add_call(call, usage._asdict())
+                self._note.add_call(call, _NO_USAGE if usage.reported_nothing() else usage._asdict())
         return sequence
 
     def human_feedback(
@@ -426,7 +378,7 @@ class TaskRecorder:
                 "task_id": settings.task_id,
                 "task_description": settings.task_description,
                 "agent_name": settings.agent_name,
-                "start_time_utc": _instant_text(self._started_wall),
+                "start_time_utc": self._started_text,
             }
         )
 
@@ -447,7 +399,7 @@ class TaskRecorder:
                 "task %s (%s) %s",
                 settings.task_id,
                 settings.agent_name,
-                status.value,
+                fields["status"],
                 extra={"task_event": fields},
                 stacklevel=stacklevel,
             )
@@ -461,35 +413,21 @@ class TaskRecorder:
     def _log_failure(self, exc: BaseException | None, stacklevel: int) -> None:
         """Why the task failed, as an ordinary ERROR record on ``<logger>.failures`` (module docstring)."""
         settings = self._settings
-        try:
-            failures = logging.getLogger(f"{_logger_of(settings.logger).name}.failures")
-            if not failures.isEnabledFor(logging.ERROR):
-                return
-            failure = _failure(exc) if exc is not None else self._failure or {"reason": "reported"}
-            detail = failure.get("type") or failure["reason"]
-            message = failure.get("message")
-            failures.error(
-                "task %s (%s) failed: %s%s [event %s]",
-                settings.task_id,
-                settings.agent_name,
-                detail,
-                f": {message}" if message else "",
-                self.event_id,
-                exc_info=exc if exc is not None else None,
-                extra={
-                    "event_id": self.event_id,
-                    "workflow_run_id": self.workflow_run_id,
-                    "failure_reason": failure["reason"],
-                },
-                stacklevel=stacklevel,
-            )
-        except Exception as bug:  # the event is logged already; its reason must not break the task
-            _warn(f"could not log why task {self.task_id!r} failed: {type(bug).__name__}: {bug}")
+        log_failure(
+            settings.logger,
+            task_id=settings.task_id,
+            agent_name=settings.agent_name,
+            event_id=self.event_id,
+            workflow_run_id=self.workflow_run_id,
+            exc=exc,
+            reported=self._failure,
+            stacklevel=stacklevel,
+        )
 
     def _event(self, status: Status, exc: BaseException | None) -> dict[str, Any]:
         """The event's fields, as plain values ``build_entry`` takes on its fast path.
 
-        Plain ``str``/``dict``/``list`` values, ``Status`` members and canonical
+        Plain ``str``/``dict``/``list`` values (the status as its text) and canonical
         ``...ffffffZ`` timestamps: the handler then checks them without building
         models or problem lists (a value of another form, such as a caller's
         non-UTC feedback time, is left as given and takes the full rules).
@@ -502,18 +440,23 @@ class TaskRecorder:
         cost_data = roll_up(self._usage, settings.prices)
         if cost_entries is not None:
             cost_data.update(cost_entries)
-        started = self._started_wall
+        started = self._started_naive
+        ended = (
+            _instant_text(self._started_wall + dt.timedelta(microseconds=micros))
+            if started is None
+            else naive_instant_text(started + dt.timedelta(0, 0, micros))
+        )
         fields: dict[str, Any] = {
             "event_id": self.event_id,
             "task_id": settings.task_id,
             "task_description": settings.task_description,
             "agent_name": settings.agent_name,
             "timestamps": {
-                "start_time_utc": _instant_text(started),
-                "end_time_utc": _instant_text(started + dt.timedelta(microseconds=micros)),
+                "start_time_utc": self._started_text,
+                "end_time_utc": ended,
                 "duration_seconds": micros / 1_000_000,
             },
-            "status": status,
+            "status": _STATUS_TEXT[status],  # its text: reading an Enum's .value costs a property call
             "cost_data": cost_data,
             "llm_trace": self._calls,
             "human_feedback": feedback,
@@ -521,283 +464,49 @@ class TaskRecorder:
         if self.workflow_run_id is not None:
             fields["workflow_run_id"] = self.workflow_run_id
         if status is Status.FAILED and settings.failure_details:
-            failure = _failure(exc) if exc is not None else self._failure
+            failure = failure_of(exc) if exc is not None else self._failure
             if failure is not None:
                 fields["extensions"] = {"error": failure}
         return fields
 
 
-def _logger_of(logger: logging.Logger | logging.LoggerAdapter[Any]) -> logging.Logger:
-    while isinstance(logger, logging.LoggerAdapter):
-        logger = logger.logger
-    return logger
-
-
-def _instant_text(moment: object) -> object:
-    """A UTC ``datetime`` as the entry's ``...ffffffZ`` text (what ``schema.format_instant`` writes).
-
-    Anything else (an aware time in another zone, a ``datetime`` subclass, a
-    caller's string) is returned as given, for the handler's rules to convert or reject.
-    """
-    if type(moment) is dt.datetime and moment.tzinfo is _UTC:
-        return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # drops "+00:00"
-    return moment
-
-
 def _uuid4_text() -> str:
     """``str(uuid.uuid4())`` without building a ``UUID``: 16 random bytes, version 4, RFC 4122 variant."""
-    value = int.from_bytes(os.urandom(16), "big")
-    value = (value & _UUID4_CLEAR) | _UUID4_SET
-    digits = f"{value:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    raw = next(_random_ids, None)
+    if raw is None:
+        raw = _refill_random_ids()
+    digits = raw.hex()
+    # The version nibble becomes 4; the variant nibble keeps its two low random bits under 0b10.
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{_VARIANT[digits[16]]}{digits[17:20]}-{digits[20:]}"
 
 
-# The bits uuid.UUID(version=4) clears and sets: the variant (2 bits) and the version (4 bits).
-_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_UUID4_SET = (0x8000 << 48) | (4 << 76)
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+# os.urandom read 4 KiB at a time: one system call per 256 ids rather than one per id. A list
+# iterator's next() is atomic under the GIL, so threads never get the same bytes; a forked
+# child starts with an empty pool, so it never repeats its parent's ids.
+_POOL_BYTES = 4096
+_random_ids: Iterator[bytes] = iter(())
 
 
-def _failure(exc: BaseException) -> dict[str, Any]:
-    # A CancelledError can exist only once asyncio is imported, so the recorder need
-    # not import asyncio itself (it costs a sync-only orchestrator ~25 ms at start-up).
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is not None and isinstance(exc, asyncio.CancelledError):
-        reason = "cancelled"
-    elif isinstance(exc, KeyboardInterrupt):
-        reason = "interrupted"
-    else:
-        reason = "exception"
-    try:
-        message = str(exc)
-    except Exception:  # a broken __str__ must not cost the event
-        message = f"<{type(exc).__name__} with a failing str()>"
-    return {"reason": reason, "type": type(exc).__qualname__, "message": message}
+def _refill_random_ids() -> bytes:
+    global _random_ids  # noqa: PLW0603 - the pool is process state by nature
+    pool = os.urandom(_POOL_BYTES)
+    ids = iter([pool[start : start + 16] for start in range(0, _POOL_BYTES, 16)])
+    raw = next(ids)
+    _random_ids = ids
+    return raw
+
+
+def _empty_random_ids() -> None:
+    global _random_ids  # noqa: PLW0603
+    _random_ids = iter(())
+
+
+os.register_at_fork(after_in_child=_empty_random_ids)
 
 
 def _warn(line: str) -> None:
     say(f"wflogging: {line}")
-
-
-# --- cost roll-up (pure) -------------------------------------------------------------------
-
-
-class _Usage(NamedTuple):
-    """The usage reported with one call, unchecked (checked at roll-up, where problems are kept)."""
-
-    model_name: object
-    input_tokens: object = None
-    output_tokens: object = None
-    cached_tokens: object = None
-    latency_seconds: object = None
-    cost_usd: object = None
-    provider: object = None
-    finish_reason: object = None
-
-
-def _tokens(value: object, name: str, problems: list[str], where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_TOKENS:
-        problems.append(f"{where}: {name} {schema.preview(value)} is not a non-negative integer (ignored)")
-        return None
-    return int(value)
-
-
-def _seconds(value: object, problems: list[str], where: str) -> float | None:
-    if value is None:
-        return None
-    seconds = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        with contextlib.suppress(OverflowError):  # an int too large for a float
-            seconds = float(value)
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        problems.append(
-            f"{where}: latency_seconds {schema.preview(value)} is not a finite, non-negative number (ignored)"
-        )
-        return None
-    return seconds
-
-
-def _cost(value: object, problems: list[str], where: str) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return money(value, "cost_usd")
-    except (TypeError, ValueError) as exc:
-        problems.append(f"{where}: {exc} (ignored)")
-        return None
-
-
-class _ModelTotals:
-    __slots__ = ("cached", "calls", "cost", "input", "latency", "output", "unpriced")
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.input = 0
-        self.output = 0
-        self.cached = 0
-        self.latency: float | None = None
-        self.cost = _ZERO
-        self.unpriced = 0
-
-
-def _call_cost(
-    usage: _Usage,
-    tokens: tuple[int | None, int | None, int | None],
-    prices: PriceTable | None,
-    problems: list[str],
-    where: str,
-) -> Decimal | None:
-    """The call's money: its own ``cost_usd``, else the table's price, else ``None`` (unpriced)."""
-    given = _cost(usage.cost_usd, problems, where)
-    if given is not None:
-        return given
-    input_tokens, output_tokens, cached_tokens = tokens
-    if prices is None or (input_tokens is None and output_tokens is None):
-        return None
-    price = prices.price_for(usage.model_name) if isinstance(usage.model_name, str) else None
-    if price is None:
-        return None
-    return price.cost_usd(input_tokens or 0, output_tokens or 0, cached_tokens or 0)
-
-
-def roll_up(calls: list[_Usage], prices: PriceTable | None) -> dict[str, Any]:
-    """The rolled-up part of ``cost_data`` for these calls (shape in the module docstring)."""
-    problems: list[str] = []
-    models: dict[str, _ModelTotals] = {}
-    per_call: list[dict[str, Any]] = []
-    money_known = prices is not None
-    for number, usage in enumerate(calls, start=1):
-        model_name, input_given, output_given, cached_given, latency_given, cost_given, *labels = usage
-        name = model_name if type(model_name) is str else str(model_name)
-        totals = models.get(name)
-        if totals is None:
-            totals = models[name] = _ModelTotals()
-        totals.calls += 1
-        if (
-            input_given is None
-            and output_given is None
-            and cached_given is None
-            and latency_given is None
-            and cost_given is None
-            and labels[0] is None
-            and labels[1] is None
-        ):
-            # Nothing reported (the common case without usage): no tokens, no money to check.
-            totals.unpriced += 1
-            continue
-        where = f"call {number}"
-        input_tokens = _tokens(input_given, "input_tokens", problems, where)
-        output_tokens = _tokens(output_given, "output_tokens", problems, where)
-        cached_tokens = _tokens(cached_given, "cached_tokens", problems, where)
-        if cached_tokens is not None and cached_tokens > (input_tokens or 0):
-            problems.append(
-                f"{where}: cached_tokens {cached_tokens} exceeds input_tokens {input_tokens or 0} "
-                "(cached tokens are part of the input count; ignored)"
-            )
-            cached_tokens = None
-        latency = _seconds(latency_given, problems, where)
-        cost = _call_cost(usage, (input_tokens, output_tokens, cached_tokens), prices, problems, where)
-        money_known = money_known or cost is not None
-        totals.input += input_tokens or 0
-        totals.output += output_tokens or 0
-        totals.cached += cached_tokens or 0
-        if latency is not None:
-            totals.latency = (totals.latency or 0.0) + latency
-        if cost is None:
-            totals.unpriced += 1
-        else:
-            totals.cost += cost
-        per_call.append(
-            _call_item(
-                number,
-                tokens=(input_tokens, output_tokens, cached_tokens),
-                latency=latency,
-                cost=cost,
-                labels=labels,
-                problems=problems,
-            )
-        )
-    data = _cost_data(models, money_known, prices, problems)
-    if per_call:
-        data["per_call"] = per_call
-    return data
-
-
-def _call_item(
-    number: int,
-    *,
-    tokens: tuple[int | None, int | None, int | None],
-    latency: float | None,
-    cost: Decimal | None,
-    labels: list[object],
-    problems: list[str],
-) -> dict[str, Any]:
-    """One call's own figures under ``cost_data.per_call``: what it reported, nothing implied."""
-    item: dict[str, Any] = {"call_sequence": number}
-    for key, count in zip(("input_tokens", "output_tokens", "cached_tokens"), tokens, strict=True):
-        if count is not None:
-            item[key] = count
-    if latency is not None:
-        item["latency_seconds"] = round(latency, 6)
-    if cost is not None:
-        item["cost_usd"] = usd(cost)
-    for key, label in zip(("provider", "finish_reason"), labels, strict=True):
-        if type(label) is str and label:
-            item[key] = label
-        elif label is not None:
-            problems.append(
-                f"call {number}: {key} {schema.preview(label)} is not a non-empty string (ignored)"
-            )
-    return item
-
-
-def _cost_data(
-    models: dict[str, _ModelTotals], money_known: bool, prices: PriceTable | None, problems: list[str]
-) -> dict[str, Any]:
-    per_model: dict[str, Any] = {}
-    calls = input_tokens = output_tokens = cached_tokens = unpriced = 0
-    cost = _ZERO
-    for name, totals in models.items():
-        entry: dict[str, Any] = {
-            "calls": totals.calls,
-            "input_tokens": totals.input,
-            "output_tokens": totals.output,
-            "cached_tokens": totals.cached,
-        }
-        if totals.latency is not None:
-            entry["latency_seconds"] = round(totals.latency, 6)
-        if money_known:
-            if totals.unpriced < totals.calls:  # a model none of whose calls was priced has no cost, not $0
-                entry["cost_usd"] = usd(totals.cost)
-                cost += totals.cost
-            if totals.unpriced:
-                entry["unpriced_calls"] = totals.unpriced
-        per_model[name] = entry
-        calls += totals.calls
-        input_tokens += totals.input
-        output_tokens += totals.output
-        cached_tokens += totals.cached
-        unpriced += totals.unpriced
-    data: dict[str, Any] = {
-        "llm_calls": calls,
-        "tokens": {"input": input_tokens, "output": output_tokens, "cached": cached_tokens},
-        "models": per_model,
-    }
-    if money_known:
-        data["total_cost_usd"] = usd(cost)
-        if unpriced:
-            data["unpriced_calls"] = unpriced
-    if prices is not None and prices.version is not None:
-        data["price_table"] = prices.version
-    if problems:
-        data["usage_problems"] = problems
-    return data
-
-
-def usd(amount: Decimal) -> float:
-    """Money as written in ``cost_data``: a JSON number rounded to 10 decimal places."""
-    return float(amount.quantize(_MONEY_PLACES))
 
 
 # --- the context manager / decorator -----------------------------------------------------
