@@ -20,8 +20,9 @@ import pytest
 import wflogging
 from tests.conftest import SOP_KEYS
 from wflogging.cli import main
-from wflogging.journal import OpenTask, journal_dir_for, open_tasks, process_gone, process_start, recover
+from wflogging.journal import OpenTask, journal_dir_for, open_tasks, process_gone, process_start
 from wflogging.reader import EventLine, entry_problems, read_events
+from wflogging.recovery import recover
 
 
 @contextlib.contextmanager

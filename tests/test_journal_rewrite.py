@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tests.test_journal import entries, reap
-from wflogging.journal import Note, OpenTaskJournal, journal_dir_for, open_tasks, recover
+from wflogging.journal import Note, OpenTaskJournal, journal_dir_for, open_tasks
+from wflogging.recovery import recover
 
 # Prompts of 0 to 3,000 characters, ASCII and wider: lines of many lengths, ends at many offsets.
 PROMPTS = st.text(alphabet=st.sampled_from('ab \n"\\é—日🚀\u2028'), max_size=3000)

@@ -27,12 +27,12 @@ if TYPE_CHECKING:  # the rest is imported on first use; type checkers see it all
     from wflogging.event import TaskEventRejected, build_entry
     from wflogging.formatter import NotATaskEvent, TaskEventFilter, TaskEventFormatter
     from wflogging.handler import TaskEventHandler
-    from wflogging.journal import recover
     from wflogging.model import HumanFeedback, LLMCall, TaskEvent, Timestamps
     from wflogging.pricing import ModelPrice, PriceTable, load_prices
     from wflogging.queueing import QueueFull, ResilientQueueListener, TaskEventQueueHandler
     from wflogging.reader import EventLine, TornLine, entry_problems, read_events
     from wflogging.recorder import Clock, TaskRecorder, current_task, record_task
+    from wflogging.recovery import recover
     from wflogging.redaction import DEFAULT_RULES, FieldSizeCap, Redactor, Rule
     from wflogging.schema import SCHEMA_VERSION, FeedbackType, Problem, Status, load_json_schema
 
@@ -44,7 +44,7 @@ _HOMES = {
     **dict.fromkeys(("TaskEventRejected", "build_entry"), "event"),
     **dict.fromkeys(("NotATaskEvent", "TaskEventFilter", "TaskEventFormatter"), "formatter"),
     "TaskEventHandler": "handler",
-    "recover": "journal",
+    "recover": "recovery",
     **dict.fromkeys(("HumanFeedback", "LLMCall", "TaskEvent", "Timestamps"), "model"),
     **dict.fromkeys(("ModelPrice", "PriceTable", "load_prices"), "pricing"),
     **dict.fromkeys(("QueueFull", "ResilientQueueListener", "TaskEventQueueHandler"), "queueing"),

@@ -12,7 +12,7 @@ import traceback
 
 from wflogging.event import TaskEventRejected
 from wflogging.formatter import TaskEventFormatter
-from wflogging.journal import OpenTaskJournal, journal_dir_for
+from wflogging.journal import OpenTaskJournal, journal_dir_for, recover_into
 from wflogging.redaction import Redactor
 from wflogging.rejects import RejectSink, rejects_path_for
 from wflogging.rotation import Rotation
@@ -217,10 +217,8 @@ class TaskEventHandler(TaskEventsOnlyHandler):
             self._recover_open_tasks(self.open_task_journal)
 
     def _recover_open_tasks(self, journal: OpenTaskJournal) -> None:
-        from wflogging.journal import recover
-
         try:
-            recover(self.file.path, journal_dir=journal.directory, handler=self)
+            recover_into(self.file.path, journal_dir=journal.directory, handler=self)
         except Exception as exc:  # recovery must not stop the orchestrator from starting
             sys.stderr.write(f"wflogging: could not recover open tasks from {journal.directory}: {exc}\n")
 

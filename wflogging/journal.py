@@ -100,16 +100,22 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
 from wflogging.terminal import say
 
-if TYPE_CHECKING:
-    from wflogging.handler import TaskEventHandler
-
-__all__ = ["Note", "OpenTask", "OpenTaskJournal", "Recovery", "journal_dir_for", "open_tasks", "recover"]
+__all__ = [
+    "EventWriter",
+    "Note",
+    "OpenTask",
+    "OpenTaskJournal",
+    "Recovery",
+    "journal_dir_for",
+    "open_tasks",
+    "recover_into",
+]
 
 JOURNAL_SUFFIX = ".open"
 NOTES_SUFFIX = ".tasks"
@@ -594,17 +600,24 @@ def process_gone(pid: int, started: object) -> bool:
     return isinstance(started, int) and start != started  # the pid was reused
 
 
-def recover(
+class EventWriter(Protocol):
+    """What recovery writes its events with: a :class:`~wflogging.TaskEventHandler`, usually."""
+
+    dropped: int
+
+    def handle(self, record: logging.LogRecord) -> bool: ...
+
+
+def recover_into(
     events_path: str | os.PathLike[str],
     *,
+    handler: EventWriter,
     journal_dir: str | os.PathLike[str] | None = None,
-    handler: TaskEventHandler | None = None,
 ) -> Recovery:
-    """Write one ``Failed`` event for each open task whose process is gone (module docstring).
+    """:func:`wflogging.recover`, writing the events with ``handler`` (module docstring).
 
-    ``handler`` writes the events (default: a :class:`~wflogging.TaskEventHandler`
-    on ``events_path`` with its defaults, journal off). Raises ``OSError`` when
-    the journal directory cannot be opened (a missing one means nothing to do).
+    Raises ``OSError`` when the journal directory cannot be opened (a missing one
+    means nothing to do).
     """
     directory = os.path.abspath(os.fspath(journal_dir)) if journal_dir else journal_dir_for(events_path)
     result = Recovery()
@@ -660,35 +673,26 @@ def _recover_dead(
     *,
     dead_files: list[str],
     dead: list[OpenTask],
-    handler: TaskEventHandler | None,
+    handler: EventWriter,
     result: Recovery,
 ) -> None:
     kept: set[str] = set()
     if dead:
         logged = _logged_event_ids(events_path, {str(task.header["event_id"]) for task in dead})
-        own_handler = handler is None
-        if handler is None:
-            from wflogging.handler import TaskEventHandler
-
-            handler = TaskEventHandler(events_path, journal=False)
-        try:
-            for task in dead:
-                if str(task.header["event_id"]) in logged:
-                    result.already_logged.append(task)
-                    continue
-                event = failed_event(task)
-                record = logging.LogRecord("wflogging.recover", logging.ERROR, __file__, 0, "", None, None)
-                record.task_event = event
-                dropped = handler.dropped
-                handler.handle(record)
-                if handler.dropped != dropped:
-                    kept.add(task.file)
-                    result.unreadable.append((task.file, "a Failed event could not be written; file kept"))
-                else:
-                    result.recovered.append((task, event))
-        finally:
-            if own_handler:
-                handler.close()
+        for task in dead:
+            if str(task.header["event_id"]) in logged:
+                result.already_logged.append(task)
+                continue
+            event = failed_event(task)
+            record = logging.LogRecord("wflogging.recover", logging.ERROR, __file__, 0, "", None, None)
+            record.task_event = event
+            dropped = handler.dropped
+            handler.handle(record)
+            if handler.dropped != dropped:
+                kept.add(task.file)
+                result.unreadable.append((task.file, "a Failed event could not be written; file kept"))
+            else:
+                result.recovered.append((task, event))
     for name in dead_files:
         if name not in kept:
             os.unlink(name, dir_fd=dir_fd)

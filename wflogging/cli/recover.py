@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from wflogging.journal import Recovery, recover
+from wflogging.journal import Recovery
+from wflogging.recovery import recover
 from wflogging.terminal import visible
 
 
