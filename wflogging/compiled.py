@@ -129,7 +129,7 @@ def compiled_entry(fields: Mapping[str, Any], run_id_at_call: str | None) -> Ent
         return None
 
 
-def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:
+def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:  # noqa: PLR0912 - one frame on purpose
     """The entry from the compiled Struct ``given``: derived values, the remaining rules, traits.
 
     One frame for the common shape: on this path a Python call costs as much as the check it
@@ -168,13 +168,24 @@ def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:
         entry["human_feedback"] = _asdict(feedback)
     traits = _texts_traits(texts)
     entry["timestamps"] = _timestamps(entry["timestamps"], traits)
+    # Where the divergent floats are, so the serializer rewrites that field only (a task of
+    # microseconds has a duration below 1e-4, which orjson spells unlike float.__repr__).
+    float_fields = ("timestamps",) if traits.floats else ()
     cost_data = entry["cost_data"]
     # msgspec made these top-level dicts for us: checked in place, nested ones copied.
-    entry["cost_data"] = {} if cost_data is None else _own_dict(cost_data, traits)
+    if cost_data is None:
+        entry["cost_data"] = {}
+    else:
+        traits.floats = False
+        entry["cost_data"] = _own_dict(cost_data, traits)
+        float_fields += ("cost_data",) if traits.floats else ()
     extensions = entry.pop("extensions")
     if extensions is not None:
+        traits.floats = False
         entry["extensions"] = _own_dict(extensions, traits)
-    entry.divergent_floats = traits.floats
+        float_fields += ("extensions",) if traits.floats else ()
+    entry.divergent_floats = bool(float_fields)
+    entry.float_fields = float_fields
     entry.line_separators = True if traits.separators else (None if traits.unsearched else False)
     entry.longest_text = traits.longest_text
     return entry

@@ -119,6 +119,8 @@ class EntryDict(dict):  # type: ignore[type-arg]
     # Class defaults instead of an __init__: a Python-level __init__ on a dict subclass
     # costs a microsecond per entry, and a fresh EntryDict promises nothing.
     divergent_floats: bool = True
+    #: The top-level fields that hold them, when the builder knows (``None``: look everywhere).
+    float_fields: tuple[str, ...] | None = None
     line_separators: bool | None = True
     longest_text: int = sys.maxsize
 
@@ -453,7 +455,11 @@ def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
     def as_fragment(value: float) -> Any:
         return fragment(float.__repr__(value).encode("ascii")) if spelled_differently(value) else value
 
-    skip = _FLOAT_FREE_ENTRY_FIELDS if type(data) is EntryDict else ()
+    skip: Container[str] = ()
+    if type(data) is EntryDict:
+        skip = _FLOAT_FREE_ENTRY_FIELDS
+        if data.float_fields is not None:  # the builder said where: the other fields are not walked
+            skip = data.keys() - set(data.float_fields)
     return _replace_leaves(data, float, as_fragment, skip)
 
 
