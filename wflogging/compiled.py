@@ -170,7 +170,7 @@ def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:  # noqa: PLR09
     entry["timestamps"] = _timestamps(entry["timestamps"], traits)
     # Where the divergent floats are, so the serializer rewrites that field only (a task of
     # microseconds has a duration below 1e-4, which orjson spells unlike float.__repr__).
-    float_fields = ("timestamps",) if traits.floats else ()
+    float_fields: tuple[str, ...] = ("timestamps",) if traits.floats else ()
     cost_data = entry["cost_data"]
     # msgspec made these top-level dicts for us: checked in place, nested ones copied.
     if cost_data is None:
