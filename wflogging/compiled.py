@@ -21,7 +21,7 @@ import datetime as dt
 import re
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from operator import attrgetter
 from typing import Any
 
@@ -58,11 +58,19 @@ _ENTRY_TEXTS = _named(declaration.EVENT, *_TEXT_KINDS)
 _CALL_TEXTS = _named(declaration.LLM_CALL, *_TEXT_KINDS)
 _FEEDBACK_TEXTS = _named(declaration.HUMAN_FEEDBACK, *_TEXT_KINDS)
 _FEEDBACK_INSTANTS = _named(declaration.HUMAN_FEEDBACK, "instant")
-# attrgetter reads several attributes in one C call, always as a tuple (a 1-tuple: a 2nd name).
-_entry_texts = attrgetter(*_ENTRY_TEXTS, *_ENTRY_TEXTS[:1])
-_call_texts = attrgetter(*_CALL_TEXTS, *_CALL_TEXTS[:1])
-_feedback_texts = attrgetter(*_FEEDBACK_TEXTS, *_FEEDBACK_TEXTS[:1])
-_feedback_instants = attrgetter(*_FEEDBACK_INSTANTS, *_FEEDBACK_INSTANTS[:1])
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The attributes ``names`` of an object as a tuple, in one C call (attrgetter)."""
+    if len(names) == 1:  # attrgetter of one name gives the value itself, not a 1-tuple
+        name = names[0]
+        return lambda instance: (getattr(instance, name),)
+    getter: Callable[[Any], tuple[Any, ...]] = attrgetter(*names)
+    return getter
+
+
+_entry_texts = _getter(_ENTRY_TEXTS)
+_call_texts = _getter(_CALL_TEXTS)
+_feedback_texts = _getter(_FEEDBACK_TEXTS)
+_feedback_instants = _getter(_FEEDBACK_INSTANTS)
 #: The fields other than texts that _finish applies rules to, as it was written for them.
 #: Texts (and the feedback's instants) are found by kind, so adding one is a declaration
 #: line only; a field of another kind makes the compiled path step aside (the general rules
