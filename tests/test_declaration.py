@@ -18,7 +18,7 @@ from wflogging.serialize import available_serializers, get_serializer
 
 
 def test_the_shipped_json_schema_is_the_one_the_declaration_derives() -> None:
-    """task_event.schema.json is generated: `python -m wflogging.declaration` rewrites it after a change."""
+    """task_event.schema.json is generated: `declaration.write_json_schema()` rewrites it after a change."""
     shipped = resources.files("wflogging").joinpath("task_event.schema.json").read_text(encoding="utf-8")
     assert shipped == declaration.json_schema_text()
     assert wflogging.load_json_schema() == declaration.json_schema()
@@ -38,6 +38,20 @@ def test_the_compiled_path_applies_every_rule_the_declaration_asks_for() -> None
     from wflogging.compiled import COMPILED_PATH_COMPLETE
 
     assert COMPILED_PATH_COMPLETE
+
+
+def test_the_public_model_has_the_declared_fields() -> None:
+    """The attrs model is the typed face of the declaration: a declared field must be in it too."""
+    import attrs
+
+    models = {
+        wflogging.TaskEvent: (*declaration.EVENT, declaration.EXTENSIONS),
+        wflogging.Timestamps: declaration.TIMESTAMPS,
+        wflogging.LLMCall: declaration.LLM_CALL,
+        wflogging.HumanFeedback: declaration.HUMAN_FEEDBACK,
+    }
+    for model, fields in models.items():
+        assert {field.name for field in attrs.fields(model)} == declaration.keys(fields), model.__name__
 
 
 def test_the_status_values_are_the_schema_enum() -> None:

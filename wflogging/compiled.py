@@ -58,6 +58,8 @@ _ENTRY_TEXTS = _named(declaration.EVENT, *_TEXT_KINDS)
 _CALL_TEXTS = _named(declaration.LLM_CALL, *_TEXT_KINDS)
 _FEEDBACK_TEXTS = _named(declaration.HUMAN_FEEDBACK, *_TEXT_KINDS)
 _FEEDBACK_INSTANTS = _named(declaration.HUMAN_FEEDBACK, "instant")
+
+
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     """The attributes ``names`` of an object as a tuple, in one C call (attrgetter)."""
     if len(names) == 1:  # attrgetter of one name gives the value itself, not a 1-tuple
@@ -227,6 +229,8 @@ def _texts_traits(texts: list[Any]) -> _Traits:
     longest = 0
     for text in texts:
         if type(text) is not str:
+            if text is None:  # an optional text left out (msgspec lets None through only there)
+                continue
             raise _NotFast
         if len(text) > longest:  # noqa: PLR1730 - no call to max() per text
             longest = len(text)

@@ -3,7 +3,7 @@
 This table is the one place to add a field or a rule. Everything else is derived from it:
 
 - the JSON Schema shipped as ``task_event.schema.json`` (:func:`json_schema`; a test fails
-  when the file and the declaration drift apart, ``python -m wflogging.declaration`` rewrites it);
+  when the file and the declaration drift apart, :func:`write_json_schema` rewrites it);
 - the compiled validator of the hot path (:func:`compiled_entry_type`: msgspec Structs that
   check types, shapes, required keys, enums and lengths at C speed);
 - the general, problem-collecting builder's field order and key sets (``wflogging.event``);
@@ -35,7 +35,9 @@ __all__ = [
     "Field",
     "Status",
     "compiled_entry_type",
+    "decoder_struct",
     "json_schema",
+    "write_json_schema",
 ]
 
 
@@ -245,6 +247,8 @@ def _field_schema(field: Field) -> dict[str, Any]:
         return {**described, **shape}
     if field.kind == "objects":
         return {**described, "type": "array", "items": _object_schema(field.fields)}
+    if field.derived == "null":  # written as null when the caller leaves it out
+        return {**described, "oneOf": [{"type": "null"}, _KIND_SCHEMA[field.kind]]}
     return {**described, **_KIND_SCHEMA[field.kind]}
 
 
@@ -382,8 +386,9 @@ def _decoder_struct(
     return struct
 
 
-if __name__ == "__main__":  # python -m wflogging.declaration FILE: rewrite the shipped schema
+def write_json_schema(path: str | None = None) -> None:
+    """Rewrite the shipped ``task_event.schema.json`` (or ``path``) from the declaration."""
     from pathlib import Path
 
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("task_event.schema.json")
+    target = Path(path) if path else Path(__file__).with_name("task_event.schema.json")
     target.write_text(json_schema_text(), encoding="utf-8")
