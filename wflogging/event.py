@@ -5,8 +5,13 @@ mapping of fields (a record's ``__dict__`` works as is) to the entry as a plain
 dict in the SOP's field order, or :class:`TaskEventRejected` carrying every
 problem found. It derives what it can (``event_id``, ``workflow_run_id``,
 ``duration_seconds``, ``call_sequence``, empty ``cost_data``/``llm_trace``,
-``human_feedback: null``) and checks the rest with the rules in
-:mod:`wflogging.schema`.
+``human_feedback: null``) and checks the rest.
+
+Both ways of building an entry read the event's declaration (:mod:`wflogging.declaration`):
+the compiled path (:mod:`wflogging.compiled`: msgspec types, then the rules they cannot
+state) takes the forms callers normally pass; the general rules here take anything else,
+field by field as declared, with each kind's rule from :mod:`wflogging.schema`, and list
+every problem with its path. The rules that span fields are in :func:`_object_rules`.
 """
 
 from __future__ import annotations

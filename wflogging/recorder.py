@@ -425,7 +425,7 @@ class TaskRecorder:
         )
 
     def _event(self, status: Status, exc: BaseException | None) -> dict[str, Any]:
-        """The event's fields, as plain values ``build_entry`` takes on its fast path.
+        """The event's fields, as plain values ``build_entry`` takes on its compiled path.
 
         Plain ``str``/``dict``/``list`` values (the status as its text) and canonical
         ``...ffffffZ`` timestamps: the handler then checks them without building
