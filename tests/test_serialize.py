@@ -109,7 +109,7 @@ def _outcome(fields: dict[str, Any]) -> Any:
 def test_flat_fields_give_the_same_entry_or_reject_as_the_same_fields_in_task_event(
     fields: dict[str, Any],
 ) -> None:
-    """Flat extra keys (the compiled path for plain input) and task_event (the general rules) agree exactly."""
+    """Flat extra keys (the compiled path, for plain input) and task_event (the general rules) agree."""
     flat = _outcome(fields)
     bundled = _outcome({"task_event": fields})
     assert flat == bundled
