@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payloads import PAYLOAD_NAMES, make_payload
+from payloads import PAYLOAD_NAMES, make_payload, recorded_task
 
 import wflogging
 
@@ -38,26 +38,12 @@ def time_tasks(directory: Path, fields: dict[str, Any], count: int, *, journal: 
     logger.propagate = False
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    calls = fields["llm_trace"]
-    feedback = fields["human_feedback"]
+    task = recorded_task(logger, fields)
     try:
         with wflogging.workflow_run():
             started = time.perf_counter()
             for _ in range(count):
-                with wflogging.record_task(
-                    logger,
-                    task_id=fields["task_id"],
-                    task_description=fields["task_description"],
-                    agent_name=fields["agent_name"],
-                ) as task:
-                    for call in calls:
-                        task.llm_call(
-                            model_name=call["model_name"],
-                            prompt=call["prompt"],
-                            completion=call["completion"],
-                        )
-                    if feedback is not None:
-                        task.human_feedback(type=feedback["type"], content=feedback["content"])
+                task()
             return (time.perf_counter() - started) / count * 1e6
     finally:
         logger.removeHandler(handler)

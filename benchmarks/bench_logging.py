@@ -57,7 +57,7 @@ from bench_names import (
 )
 from bench_stages import machine_facts, stage_breakdown, time_calls
 from bench_targets import Target, evaluate_targets, percentile, targets_table
-from payloads import PAYLOAD_NAMES, make_payload
+from payloads import PAYLOAD_NAMES, make_payload, recorded_task
 
 import wflogging
 from wflogging.handler import TaskEventHandler
@@ -189,7 +189,9 @@ def build_cell(pipeline: str, sink: str, payload: str, fields: dict[str, Any], w
         cell.logger = _fresh_logger(name, handler)
         cell.handler = handler
         cell.op = (
-            _recorder_op(cell.logger, fields) if pipeline == WFL_RECORDER else _log_extra(cell.logger, fields)
+            recorded_task(cell.logger, fields)
+            if pipeline == WFL_RECORDER
+            else _log_extra(cell.logger, fields)
         )
         return cell
     if pipeline in (FLOOR_LOGGING, FLOOR_LOGGING_ORJSON):
@@ -264,31 +266,6 @@ def _structlog_op(pipeline: str, sink: str, path: Path, fields: dict[str, Any]) 
     )
     info = logger.info
     return lambda: info(MESSAGE, **fields)
-
-
-def _recorder_op(logger: logging.Logger, fields: dict[str, Any]) -> Op:
-    """One task through ``wflogging.record_task``: enter, make the calls, exit (logs the event)."""
-    record_task = getattr(wflogging, "record_task", None)
-    if record_task is None:
-        raise Skip("wflogging.record_task is not importable yet (issue 3)")
-    calls = fields["llm_trace"]
-    feedback = fields["human_feedback"]
-
-    def run_task() -> None:
-        with record_task(
-            logger,
-            task_id=fields["task_id"],
-            task_description=fields["task_description"],
-            agent_name=fields["agent_name"],
-        ) as task:
-            for call in calls:
-                task.llm_call(
-                    model_name=call["model_name"], prompt=call["prompt"], completion=call["completion"]
-                )
-            if feedback is not None:
-                task.human_feedback(type=feedback["type"], content=feedback["content"])
-
-    return run_task
 
 
 # --- measuring ---------------------------------------------------------------------------

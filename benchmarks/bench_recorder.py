@@ -34,12 +34,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_logging
-from payloads import PAYLOAD_NAMES, make_payload
+from payloads import PAYLOAD_NAMES, make_payload, recorded_task
 
 import wflogging
 
@@ -61,29 +60,6 @@ class _QuarterSecondTasks:
         return self._now
 
 
-def _task(logger: logging.Logger, fields: dict[str, Any], **options: Any) -> Callable[[], None]:
-    """One task as bench_logging's recorder cell runs it, with ``record_task`` options."""
-    calls = fields["llm_trace"]
-    feedback = fields["human_feedback"]
-
-    def run() -> None:
-        with wflogging.record_task(
-            logger,
-            task_id=fields["task_id"],
-            task_description=fields["task_description"],
-            agent_name=fields["agent_name"],
-            **options,
-        ) as task:
-            for call in calls:
-                task.llm_call(
-                    model_name=call["model_name"], prompt=call["prompt"], completion=call["completion"]
-                )
-            if feedback is not None:
-                task.human_feedback(type=feedback["type"], content=feedback["content"])
-
-    return run
-
-
 def variants(payload: str, workdir: Path) -> dict[str, Callable[[], object]]:
     """The operations compared, set up for ``payload``."""
     fields = make_payload(payload)
@@ -96,11 +72,11 @@ def variants(payload: str, workdir: Path) -> dict[str, Callable[[], object]]:
     return {
         "formatter": formatter.op,
         "recorder": recorder.op,
-        "no journal": _task(recorder.logger, fields, journal=False),
-        "no journal, 0.25 s tasks": _task(
+        "no journal": recorded_task(recorder.logger, fields, journal=False),
+        "no journal, 0.25 s tasks": recorded_task(
             recorder.logger, fields, journal=False, clock=_QuarterSecondTasks()
         ),
-        "level disabled": _task(quiet, fields, journal=False),
+        "level disabled": recorded_task(quiet, fields, journal=False),
     }
 
 

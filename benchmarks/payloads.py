@@ -15,10 +15,12 @@ quotes, ellipsis: UTF-8 ``E2 80 xx``, the lead bytes of U+2028/U+2029).
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["PAYLOAD_NAMES", "PAYLOAD_SHAPES", "make_payload", "make_text"]
+__all__ = ["PAYLOAD_NAMES", "PAYLOAD_SHAPES", "make_payload", "make_text", "recorded_task"]
 
 #: (number of LLM calls, prompt characters, completion characters) per payload.
 PAYLOAD_SHAPES: dict[str, tuple[int, int, int]] = {
@@ -138,3 +140,32 @@ def make_payload(name: str) -> dict[str, Any]:
             }
         ),
     }
+
+
+def recorded_task(logger: logging.Logger, fields: dict[str, Any], **options: Any) -> Callable[[], None]:
+    """One task of ``fields`` through ``wflogging.record_task`` (enter, the calls, feedback, exit).
+
+    ``options`` go to ``record_task`` (``journal=False``, ``clock=...``). Every benchmark that
+    times the recorder runs its tasks with this, so they all time the same task.
+    """
+    import wflogging
+
+    calls = fields["llm_trace"]
+    feedback = fields["human_feedback"]
+
+    def run() -> None:
+        with wflogging.record_task(
+            logger,
+            task_id=fields["task_id"],
+            task_description=fields["task_description"],
+            agent_name=fields["agent_name"],
+            **options,
+        ) as task:
+            for call in calls:
+                task.llm_call(
+                    model_name=call["model_name"], prompt=call["prompt"], completion=call["completion"]
+                )
+            if feedback is not None:
+                task.human_feedback(type=feedback["type"], content=feedback["content"])
+
+    return run
