@@ -56,7 +56,7 @@ from bench_names import (
     WFL_RECORDER,
 )
 from bench_stages import machine_facts, stage_breakdown, time_calls
-from bench_targets import Target, evaluate_targets, percentile, targets_table
+from bench_targets import Target, evaluate_targets, fmt, percentile, targets_table
 from payloads import PAYLOAD_NAMES, make_payload, recorded_task
 
 import wflogging
@@ -488,14 +488,6 @@ def summarize(cells: list[Cell], event_bytes: dict[str, int]) -> list[dict[str, 
     return rows
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}f}"
-
-
 def markdown_tables(rows: list[dict[str, Any]]) -> str:
     """The throughput figures: a full table per sink and a compact ratio pivot."""
     out: list[str] = []
@@ -510,10 +502,10 @@ def markdown_tables(rows: list[dict[str, Any]]) -> str:
             if row["sink"] != sink and row["sink"] != "none":
                 continue
             out.append(
-                f"| {row['pipeline']} | {row['payload']} | {_fmt(row['us_per_event'])} "
-                f"| {_fmt(row['events_per_s'])} | {_fmt(row['mb_per_s'])} | {_fmt(row['x_orjson_floor'])} "
-                f"| {_fmt(row['x_logging_floor'])} | {_fmt(row['x_pjl_json'])} "
-                f"| {_fmt(row['p50_us'])} | {_fmt(row['p99_us'])} |"
+                f"| {row['pipeline']} | {row['payload']} | {fmt(row['us_per_event'])} "
+                f"| {fmt(row['events_per_s'])} | {fmt(row['mb_per_s'])} | {fmt(row['x_orjson_floor'])} "
+                f"| {fmt(row['x_logging_floor'])} | {fmt(row['x_pjl_json'])} "
+                f"| {fmt(row['p50_us'])} | {fmt(row['p99_us'])} |"
             )
     payloads = [p for p in PAYLOAD_NAMES if any(r["payload"] == p for r in rows)]
     for sink in ("memory", "file"):
@@ -527,7 +519,7 @@ def markdown_tables(rows: list[dict[str, Any]]) -> str:
                 if r["pipeline"] == pipeline and r["sink"] in (sink, "none")
             }
             if values:
-                out.append(f"| {pipeline} | " + " | ".join(_fmt(values.get(p), 1) for p in payloads) + " |")
+                out.append(f"| {pipeline} | " + " | ".join(fmt(values.get(p), 1) for p in payloads) + " |")
     return "\n".join(out)
 
 
@@ -546,9 +538,9 @@ def latency_table(latencies: list[QueueLatency], rows: list[dict[str, Any]]) -> 
         paced, burst = sorted(item.paced), sorted(item.burst)
         row = direct.get((item.pipeline, item.payload), {})
         out.append(
-            f"| {item.pipeline} | {item.payload} | {_fmt(row.get('p50_us'))} | {_fmt(row.get('p99_us'))} "
-            f"| {_fmt(percentile(paced, 0.5) / 1000)} | {_fmt(percentile(paced, 0.99) / 1000)} "
-            f"| {_fmt(percentile(burst, 0.5) / 1000)} | {_fmt(percentile(burst, 0.99) / 1000)} |"
+            f"| {item.pipeline} | {item.payload} | {fmt(row.get('p50_us'))} | {fmt(row.get('p99_us'))} "
+            f"| {fmt(percentile(paced, 0.5) / 1000)} | {fmt(percentile(paced, 0.99) / 1000)} "
+            f"| {fmt(percentile(burst, 0.5) / 1000)} | {fmt(percentile(burst, 0.99) / 1000)} |"
         )
     return "\n".join(out)
 

@@ -26,7 +26,8 @@ def percentile(sorted_samples: list[int], fraction: float) -> float:
     return float(sorted_samples[index])
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
+def fmt(value: float | None, digits: int = 2) -> str:
+    """A figure as the tables print it: ``-`` for none, no decimals from 100."""
     if value is None:
         return "-"
     if value >= 100:
@@ -148,35 +149,28 @@ def targets_table(targets: list[Target]) -> str:
     ]
     for target in targets:
         verdict = "n/a" if target.passed is None else ("PASS" if target.passed else "FAIL")
-        out.append(f"| {target.name} | {_fmt(target.measured)} | {target.limit} | {verdict} |")
+        out.append(f"| {target.name} | {fmt(target.measured)} | {target.limit} | {verdict} |")
     return "\n".join(out)
+
+
+#: Issue 16's targets: (what, numerator pipeline, denominator pipeline, payloads, limit).
+_ISSUE16_RATIOS = (
+    ("wflogging orjson / PJL OrjsonFormatter (time per event)", WFL_ORJSON, PJL_ORJSON, PAYLOAD_NAMES, 1.0),
+    ("wflogging orjson / stdlib logging + orjson floor", WFL_ORJSON, FLOOR_LOGGING_ORJSON, ("large",), 1.2),
+    ("wflogging recorder / wflogging orjson (formatter path)", WFL_RECORDER, WFL_ORJSON, PAYLOAD_NAMES, 1.3),
+)
 
 
 def _add_issue16_targets(rows: list[dict[str, Any]], add: Callable[..., None]) -> None:
     """Issue 16: at least PJL OrjsonFormatter's events/s per cell; large near the stdlib+orjson floor."""
     us = {(r["pipeline"], r["sink"], r["payload"]): r["us_per_event"] for r in rows}
-
-    def ratio(a: tuple[str, str, str], b: tuple[str, str, str]) -> float | None:
-        return us[a] / us[b] if a in us and b in us else None
-
     for sink in ("memory", "file"):
-        for payload in PAYLOAD_NAMES:
-            add(
-                f"{payload}, {sink}: wflogging orjson / PJL OrjsonFormatter (time per event)",
-                ratio((WFL_ORJSON, sink, payload), (PJL_ORJSON, sink, payload)),
-                "<= 1.0",
-                lambda v: v <= 1.0,
-            )
-        add(
-            f"large, {sink}: wflogging orjson / stdlib logging + orjson floor",
-            ratio((WFL_ORJSON, sink, "large"), (FLOOR_LOGGING_ORJSON, sink, "large")),
-            "<= 1.2",
-            lambda v: v <= 1.2,
-        )
-        for payload in PAYLOAD_NAMES:
-            add(
-                f"{payload}, {sink}: wflogging recorder / wflogging orjson (formatter path)",
-                ratio((WFL_RECORDER, sink, payload), (WFL_ORJSON, sink, payload)),
-                "<= 1.3",
-                lambda v: v <= 1.3,
-            )
+        for what, numerator, denominator, payloads, limit in _ISSUE16_RATIOS:
+            for payload in payloads:
+                a, b = (numerator, sink, payload), (denominator, sink, payload)
+                add(
+                    f"{payload}, {sink}: {what}",
+                    us[a] / us[b] if a in us and b in us else None,
+                    f"<= {limit}",
+                    lambda v, limit=limit: v <= limit,
+                )

@@ -182,17 +182,17 @@ def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:  # noqa: PLR09
     # microseconds has a duration below 1e-4, which orjson spells unlike float.__repr__).
     float_fields: tuple[str, ...] = ("timestamps",) if traits.floats else ()
     cost_data = entry["cost_data"]
-    # msgspec made these top-level dicts for us: checked in place, nested ones copied.
+    # Copied as they are checked: the caller's containers stay the caller's.
     if cost_data is None:
         entry["cost_data"] = {}
     else:
         traits.floats = False
-        entry["cost_data"] = _own_dict(cost_data, traits)
+        entry["cost_data"] = _fast_dict(cost_data, 0, traits)
         float_fields += ("cost_data",) if traits.floats else ()
     extensions = entry.pop("extensions")
     if extensions is not None:
         traits.floats = False
-        entry["extensions"] = _own_dict(extensions, traits)
+        entry["extensions"] = _fast_dict(extensions, 0, traits)
         float_fields += ("extensions",) if traits.floats else ()
     entry.divergent_floats = bool(float_fields)
     entry.float_fields = float_fields
@@ -303,35 +303,6 @@ def _fast_dict(value: dict[Any, Any], depth: int, traits: _Traits) -> dict[str, 
         else:
             result[key] = _fast_item(item, depth, traits)
     return result
-
-
-def _own_dict(value: dict[Any, Any], traits: _Traits) -> dict[str, Any]:  # noqa: PLR0912 - one frame on purpose
-    """:func:`_fast_dict` of a top-level dict that msgspec made for this entry: checked in place."""
-    for key, item in value.items():
-        if type(key) is not str:
-            raise _NotFast
-        if not key.isascii() and holds_line_separator(key):
-            traits.separators = True
-        kind = type(item)
-        # Cost data is mostly counts, money and names: decided here, without a call.
-        if kind is int:
-            if not _INT_MIN <= item <= _INT_MAX:
-                raise _NotFast
-        elif kind is float:
-            if item - item != 0.0:  # NaN and the infinities give NaN
-                raise _NotFast
-            if -DIVERGENT_FLOATS_BELOW < item < DIVERGENT_FLOATS_BELOW and spelled_differently(item):
-                traits.floats = True
-        elif kind is dict:
-            value[key] = _fast_dict(item, 1, traits)  # a copy: the caller's stays untouched
-        elif kind is str and item.isascii():
-            if len(item) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
-                traits.longest_text = len(item)
-        else:
-            checked = _fast_item(item, 0, traits)
-            if checked is not item:
-                value[key] = checked
-    return value
 
 
 def _fast_list(value: list[Any] | tuple[Any, ...], depth: int, traits: _Traits) -> list[Any]:

@@ -316,7 +316,7 @@ def _read_object(
     model = _MODELS.get(field.name)
     if model is not None and isinstance(value, model):
         stored: dict[str, Any] = value.to_dict()  # the model checked its values when it was made
-        return _position_rule(field.fields, stored, path, problems, position)
+        return _object_rules(field.fields, stored, path, problems, position, checked=True)
     if not isinstance(value, Mapping):
         alternatives = "a mapping" if model is None else f"{model.__name__} or a mapping"
         alternatives += ", or None" if field.nullable else ""
@@ -351,35 +351,29 @@ def _object_rules(
     path: str,
     problems: list[Problem],
     position: int,
+    *,
+    checked: bool = False,
 ) -> dict[str, Any] | None:
     """The rules that span an object's fields, and the values derived from others.
 
-    An end is not before its start, and a missing duration is end minus start; an item's
-    ``position`` field equals its place in the list (derived when missing); instants are
-    written as ``...ffffffZ`` once every rule on them has run.
+    An end is not before its start, and a missing duration is end minus start; instants are
+    written as ``...ffffffZ`` once every rule on them has run (``checked``: a model's
+    ``to_dict()``, which has done both); an item's ``position`` field equals its place in the
+    list, and is derived when missing.
     """
-    if "start_time_utc" in stored and "end_time_utc" in stored:
-        start, end = stored["start_time_utc"], stored["end_time_utc"]
-        try:
-            schema.check_order(start, end, path)
-        except schema.FieldError as exc:
-            problems.append(exc.as_problem)
-            return None
-        if stored.get("duration_seconds", 0) is None:
-            stored["duration_seconds"] = (end - start).total_seconds()
-    for field in fields:
-        if field.kind == "instant":
-            stored[field.name] = schema.format_instant(stored[field.name])
-    return _position_rule(fields, stored, path, problems, position)
-
-
-def _position_rule(
-    fields: tuple[declaration.Field, ...],
-    stored: dict[str, Any],
-    path: str,
-    problems: list[Problem],
-    position: int,
-) -> dict[str, Any] | None:
+    if not checked:
+        if "start_time_utc" in stored and "end_time_utc" in stored:
+            start, end = stored["start_time_utc"], stored["end_time_utc"]
+            try:
+                schema.check_order(start, end, path)
+            except schema.FieldError as exc:
+                problems.append(exc.as_problem)
+                return None
+            if stored.get("duration_seconds", 0) is None:
+                stored["duration_seconds"] = (end - start).total_seconds()
+        for field in fields:
+            if field.kind == "instant":
+                stored[field.name] = schema.format_instant(stored[field.name])
     for field in fields:
         if field.kind == "position":
             given = stored[field.name]

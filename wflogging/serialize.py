@@ -315,12 +315,7 @@ class OrjsonSerializer:
             if self._fragment is None:
                 return self._reference.dumps_line(data) if option else self._reference.dumps(data)
             data = _floats_as_fragments(data, self._fragment)
-        try:
-            line: bytes = self._orjson.dumps(data, option=option)
-        except self._orjson.JSONEncodeError as exc:
-            if "surrogates" in str(exc):
-                raise UnencodableText(str(exc)) from None
-            raise
+        line = self._dumps(data, option)
         return _escape_separators_bytes(line) if separators else line
 
     def _dumps(self, data: Any, option: int = 0) -> bytes:

@@ -161,12 +161,17 @@ def count_retries(
         counts[model] = counts.get(model, 0) + 1
     for model, count in counts.items():
         if count > 1:
-            seen = retries.get((task, agent, model))
-            if seen is None:
-                seen = retries[task, agent, model] = [0, 0, 0]
-            seen[0] += 1
-            seen[1] += count - 1
-            seen[2] += _units((count - 1) * per_call.get(model, 0.0))
+            _note_retry(retries, (task, agent, model), count, per_call.get(model, 0.0))
+
+
+def _note_retry(retries: Retries, key: tuple[str, str, str], count: int, usd_per_call: float) -> None:
+    """One event that called ``key``'s model ``count`` (> 1) times: an event, its extra calls, their money."""
+    seen = retries.get(key)
+    if seen is None:
+        seen = retries[key] = [0, 0, 0]
+    seen[0] += 1
+    seen[1] += count - 1
+    seen[2] += _units((count - 1) * usd_per_call)
 
 
 def count_repeated_calls(
@@ -187,12 +192,7 @@ def count_repeated_calls(
         if part is not None:
             per_call[model] = usd
         if count > 1:
-            seen = retries.get((task, agent, model))
-            if seen is None:
-                seen = retries[task, agent, model] = [0, 0, 0]
-            seen[0] += 1
-            seen[1] += count - 1
-            seen[2] += _units((count - 1) * usd)
+            _note_retry(retries, (task, agent, model), count, usd)
     return per_call
 
 
