@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -111,6 +112,23 @@ def test_numbers_reconcile_exactly_with_the_events(
     for run in data["runs"]:
         mine = [e for e in events if e["workflow_run_id"] == run["workflow_run_id"]]
         assert _actual_section(run) == _expected_section(mine)
+
+
+def test_the_report_leaves_the_cycle_collector_as_it_found_it(
+    event_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report pauses Python's cycle collector while it reads; a program that runs it in-process
+    gets the collector back as it was."""
+    write_workflow(event_log, runs=2, tasks=4)
+    assert gc.isenabled()
+    _report(capsys, str(event_log.path))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _report(capsys, str(event_log.path))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_cost_by_model_adds_up_to_the_total(event_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import itertools
 import json
 import subprocess
 import sys
@@ -20,7 +21,13 @@ from tests.conftest import EventLog
 from tests.test_cli_report import _entries
 from tests.test_cli_support import write_workflow
 from wflogging.cli.report import ReportBuilder, ReportFilter
-from wflogging.cli.report_parallel import PARALLEL_FROM_BYTES, plan_chunks, read_parallel
+from wflogging.cli.report_parallel import (
+    FIRST_CHUNK_EXTRA,
+    MIN_CHUNK_BYTES,
+    PARALLEL_FROM_BYTES,
+    plan_chunks,
+    read_parallel,
+)
 from wflogging.reader import EventLine, TornLine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +167,26 @@ def test_cli_output_is_byte_identical_across_jobs(tmp_path: Path) -> None:
     assert report["unreadable_lines"] == 1
     assert report["overall"]["events"] > 3000
     assert b"skipped a torn line" in outputs["1", "json"][1]
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_default_chunks_cover_the_file_at_line_starts(tmp_path: Path, jobs: int) -> None:
+    """Cut for N processes: every byte in one range, each range from a line start, this process's the
+    larger (it has no result to send back)."""
+    lines = [b'{"line": %d, "pad": "%s"}\n' % (number, b"x" * (number % 997)) for number in range(120_000)]
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"".join(lines))
+    size = big.stat().st_size
+    assert size > jobs * MIN_CHUNK_BYTES
+    line_starts = set(itertools.accumulate((len(line) for line in lines), initial=0))
+    chunks = plan_chunks([str(big)], jobs)
+    assert len(chunks) == jobs
+    assert [chunk.start for chunk in chunks] == [0, *(chunk.end for chunk in chunks[:-1])]
+    assert chunks[-1].end == size
+    assert all(chunk.start in line_starts for chunk in chunks)
+    first, *others = [chunk.end - chunk.start for chunk in chunks if chunk.end is not None]
+    for other in others[:-1]:  # (the last range takes what is left)
+        assert first == pytest.approx(other * (1 + FIRST_CHUNK_EXTRA), rel=0.01)
 
 
 def test_jobs_must_be_a_positive_number(tmp_path: Path) -> None:

@@ -346,21 +346,22 @@ def _report(args: argparse.Namespace) -> int:
             _warn_torn(item)
 
     # builder.read parses only the fields the report needs (several times faster than whole entries).
-    from wflogging.cli.report_parallel import available_cores, read_parallel
+    from wflogging.cli.report_parallel import available_cores, cycle_collection_paused, read_parallel
 
     jobs = 1 if args.jobs == 1 else args.jobs or available_cores()
-    read_parallel(
-        builder, args.files, jobs, Progress(), on_torn=warn_torn, max_line_bytes=args.max_line_bytes
-    )
-    torn = builder.unreadable
-    if torn > 3:
-        _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
-    repriced = None
-    if prices is not None:
-        from wflogging.cli.reprice import reprice, selected_entries
+    with cycle_collection_paused():
+        read_parallel(
+            builder, args.files, jobs, Progress(), on_torn=warn_torn, max_line_bytes=args.max_line_bytes
+        )
+        torn = builder.unreadable
+        if torn > 3:
+            _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
+        repriced = None
+        if prices is not None:
+            from wflogging.cli.reprice import reprice, selected_entries
 
-        repriced = reprice(selected_entries(read_inputs(args.files), args.run, since, until), prices)
-    _print_report(builder, args.format, repriced, args.files)
+            repriced = reprice(selected_entries(read_inputs(args.files), args.run, since, until), prices)
+        _print_report(builder, args.format, repriced, args.files)
     return EXIT_OK
 
 

@@ -572,9 +572,12 @@ def _pair_feedback(events: list[_HilEvent]) -> list[dict[str, Any]]:
     # (run, task) -> the starts of its answers and their indexes in answers, in that order.
     by_task: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
     for index, answer in enumerate(answers):
-        starts, indexes = by_task.setdefault((answer.run_id, answer.task_id), ([], []))
-        starts.append(answer.start or "")
-        indexes.append(index)
+        key = (answer.run_id, answer.task_id)
+        found = by_task.get(key)
+        if found is None:  # (not setdefault: that would make two lists for every answer)
+            found = by_task[key] = ([], [])
+        found[0].append(answer.start or "")
+        found[1].append(index)
     given_upto: dict[tuple[str, str], int] = {}  # the position after the last answer given out
     used: set[int] = set()
     items: list[dict[str, Any]] = []

@@ -2,7 +2,8 @@
 
 The inputs are cut into *chunks* in their order: a gzip file (or a pipe) is one
 chunk, and a plain file is cut at newlines into byte ranges of about
-``chunk_bytes``. Each chunk is read by a process (this one reads the
+``chunk_bytes`` (the first, which this process reads, a little larger: a worker
+still has its result to send when it is done). Each chunk is read by a process (this one reads the
 first) into a :class:`~wflogging.cli.report.ReportBuilder` of its own, exactly as the one-process
 report reads it, and the partial builders are merged in the chunks' order
 (:func:`merge_builder`), so the report is the one-process report, byte for byte:
@@ -30,9 +31,12 @@ Worker processes are forked where that is safe (no other thread runs), else spaw
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import io
 import itertools
+import math
 import os
 import stat
 import threading
@@ -56,6 +60,7 @@ __all__ = [
     "LineCounter",
     "LineNumbers",
     "available_cores",
+    "cycle_collection_paused",
     "in_processes",
     "merge_builder",
     "parallel_chunks",
@@ -74,6 +79,11 @@ MIN_CHUNK_BYTES = 16 << 20
 #: Chunks per process. One: each partial report costs a pickle and a merge, and on a machine shared
 #: with other work, more chunks did not even out the processes' progress enough to pay for them.
 CHUNKS_PER_JOB = 1
+
+#: How much more of the input this process reads than each worker, as a share of a worker's: a worker's
+#: result must still be pickled, sent and unpickled (about a tenth of its reading time on a 1 GB
+#: report), so with equal chunks this process would wait for it idle.
+FIRST_CHUNK_EXTRA = 0.12
 
 #: Below this many bytes in all, the report is read in one process (starting others costs more).
 PARALLEL_FROM_BYTES = 32 << 20
@@ -114,15 +124,20 @@ def plan_chunks(paths: Sequence[str], jobs: int, *, chunk_bytes: int | None = No
     """The inputs cut into chunks, in order: plain files at newlines, the others whole."""
     plain_sizes = {path: _plain_size(path) for path in paths}
     total = sum(size for size in plain_sizes.values() if size is not None)
-    if chunk_bytes is None:
-        chunk_bytes = max(MIN_CHUNK_BYTES, -(-total // (jobs * CHUNKS_PER_JOB)))
+    if chunk_bytes is not None:
+        first_bytes = chunk_bytes
+    else:
+        # This process's chunk is the larger by what a worker's result costs to send (see FIRST_CHUNK_EXTRA).
+        share = total / (jobs * CHUNKS_PER_JOB + FIRST_CHUNK_EXTRA)
+        chunk_bytes = max(MIN_CHUNK_BYTES, math.ceil(share))
+        first_bytes = max(MIN_CHUNK_BYTES, math.ceil(share * (1 + FIRST_CHUNK_EXTRA)))
     chunks: list[Chunk] = []
     for path in paths:
         size = plain_sizes[path]
         if size is None:
             chunks.append(Chunk(path))
             continue
-        starts = _line_starts(path, size, chunk_bytes)
+        starts = _line_starts(path, size, chunk_bytes, first_bytes if not chunks else chunk_bytes)
         ends = [*starts[1:], size]
         chunks += [
             Chunk(path, start, end, part) for part, (start, end) in enumerate(zip(starts, ends, strict=True))
@@ -138,11 +153,12 @@ def _plain_size(path: str) -> int | None:
         return os.fstat(raw.fileno()).st_size
 
 
-def _line_starts(path: str, size: int, chunk_bytes: int) -> list[int]:
-    """Where each range starts: 0, then the first line starting at or after each step of chunk_bytes."""
+def _line_starts(path: str, size: int, chunk_bytes: int, first_bytes: int) -> list[int]:
+    """Where each range starts: 0, then the first line starting at or after first_bytes and each step
+    of chunk_bytes after it."""
     starts = [0]
     with open(path, "rb") as stream:
-        target = chunk_bytes
+        target = first_bytes
         while target < size:
             start = _after_newline(stream, target - 1)  # the line that byte target - 1 is in ends there
             if start >= size:
@@ -207,6 +223,24 @@ def read_parallel(
         builder.read(paths, progress, on_torn=on_torn, max_line_bytes=max_line_bytes)
         return
     _replay_torn(builder, first_torn, on_torn)
+
+
+@contextlib.contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector off while the report is read, merged and written (workers included).
+
+    The report holds millions of objects (per-run sections, durations, feedback) and makes no
+    reference cycles, yet the collector would walk all of them again and again as they pile up:
+    on a 1 GB file that was a tenth of the report's time (``benchmarks/report_vs_duckdb.py``).
+    Reference counting still frees everything as usual; forked workers inherit the pause.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def prompt_fingerprints_agree_across_processes() -> bool:
@@ -342,6 +376,11 @@ def _start_method() -> str:
 
 def _read_chunk(_index: int, chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
     """Read one chunk into a builder of its own (this runs in a worker process)."""
+    with cycle_collection_paused():  # (a spawned worker does not inherit the pause)
+        return _read_chunk_now(chunk, options)
+
+
+def _read_chunk_now(chunk: Chunk, options: _BuilderOptions) -> ChunkResult:
     builder = options.builder()
     torn: list[TornLine] = []
 
