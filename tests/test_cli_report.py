@@ -526,6 +526,37 @@ def test_report_and_reader_agree_on_torn_lines(tmp_path: Path) -> None:
     assert builder.result()["overall"]["events"] + builder.skipped == 2
 
 
+@pytest.mark.parametrize("depth", [1_000, 1_030, 1_500, 3_000])
+def test_report_and_reader_agree_on_deep_lines(tmp_path: Path, depth: int) -> None:
+    """Nested past orjson's 1,024 levels but within what msgspec reads on Python 3.12+: whichever way
+    this interpreter goes, the report and read_events go the same way (both read it or both skip it)."""
+    good = json.dumps(_recorder_entry("run-a", "1", ["p"]))
+    deep = '{"extensions": ' + "[" * depth + "]" * depth + "}"
+    path = tmp_path / "events.jsonl"
+    path.write_text(f"{good}\n{deep}\n{good}\n", encoding="utf-8")
+    torn: list[TornLine] = []
+    builder = ReportBuilder()
+    builder.read([str(path)], on_torn=torn.append)
+    items = list(wflogging.read_events(path))
+    expected = [item for item in items if isinstance(item, TornLine)]
+    assert [(t.line_number, t.offset) for t in torn] == [(t.line_number, t.offset) for t in expected]
+    assert builder.result()["overall"]["events"] + builder.skipped == len(items) - len(expected)
+
+
+def test_a_number_past_64_bits_is_read_exactly(tmp_path: Path) -> None:
+    """read_events reads 2**70 as that integer (whatever JSON library is installed), so the schema's
+    integer range check sees it, as the report's reader does."""
+    entry = _recorder_entry("run-a", "1", ["p"])
+    entry["cost_data"]["huge"] = 2**70
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    (line,) = wflogging.read_events(path)
+    assert isinstance(line, wflogging.EventLine)
+    assert line.entry["cost_data"]["huge"] == 2**70
+    assert type(line.entry["cost_data"]["huge"]) is int
+    assert "cost_data.huge" in [problem.path for problem in wflogging.entry_problems(line.entry)]
+
+
 def test_lines_across_the_read_buffer_are_read_whole(tmp_path: Path) -> None:
     """A file of several read buffers: lines cut by the buffer's end, one longer than the buffer, text in
     any script, and faults placed right after a buffer's end are read as read_events reads them."""

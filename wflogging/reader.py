@@ -30,13 +30,13 @@ from __future__ import annotations
 import errno
 import gzip
 import io
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, cast
 
 import attrs
+import msgspec
 
 from wflogging.lines import CUT_SHORT, DEFAULT_MAX_LINE_BYTES, Oversized, bounded_lines, oversized_reason
 from wflogging.model import TaskEvent
@@ -59,18 +59,13 @@ Source = str | os.PathLike[str] | IO[bytes]
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _fastest_loads() -> Callable[[bytes], Any]:
-    try:
-        import orjson
-    except ImportError:
-        return json.loads
-    loads: Callable[[bytes], Any] = orjson.loads
-    return loads
-
-
-#: Parses one line of JSON (bytes) with the fastest parser installed (``orjson``, else ``json``).
-parse_line: Callable[[bytes], Any] = _fastest_loads()
-_PARSE_ERRORS: tuple[type[Exception], ...] = (ValueError, UnicodeDecodeError, RecursionError)
+#: Parses one line of JSON (bytes). msgspec, as the report's reader (``wflogging report``), so that the
+#: two agree on every line: orjson would turn integers past 64 bits into floats (which then pass the
+#: integer range check) and stops at 1,024 levels of nesting, where msgspec follows the interpreter's
+#: recursion limit (several thousand levels from Python 3.12; before 3.12 the limit counts the
+#: caller's frames too, so there the two can still differ for a line within a few levels of it).
+parse_line: Callable[[bytes], Any] = msgspec.json.Decoder().decode
+_PARSE_ERRORS: tuple[type[Exception], ...] = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 @attrs.frozen(slots=True)
@@ -257,7 +252,7 @@ def _read_lines(stream: IO[bytes], name: str, max_line_bytes: int) -> Iterator[E
             entry = loads(body)
         except _PARSE_ERRORS as exc:
             if body.strip():
-                yield _torn(name, line_number, start, body, _parse_reason(exc))
+                yield _torn(name, line_number, start, body, _parse_reason(exc, body))
             continue
         if type(entry) is dict:
             yield EventLine(entry, name, line_number, start, body)
@@ -265,12 +260,21 @@ def _read_lines(stream: IO[bytes], name: str, max_line_bytes: int) -> Iterator[E
             yield _torn(name, line_number, start, body, f"JSON {type(entry).__name__}, not an object")
 
 
+def _is_utf8(body: bytes) -> bool:
+    # (msgspec names the first error it meets: a stray byte outside a string is "malformed JSON")
+    try:
+        str(body, "utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _torn(name: str, line_number: int, offset: int, body: bytes, reason: str) -> TornLine:
     return TornLine(name, line_number, offset, len(body), reason, body[:80])
 
 
-def _parse_reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError) or "utf-8" in str(exc).lower():
+def _parse_reason(exc: Exception, body: bytes) -> str:
+    if isinstance(exc, UnicodeDecodeError) or "utf-8" in str(exc).lower() or not _is_utf8(body):
         return "not valid UTF-8"
     if isinstance(exc, RecursionError):
         return "JSON nested too deeply to read"
