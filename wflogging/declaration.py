@@ -303,7 +303,8 @@ def compiled_entry_type() -> type[Any]:
 
     struct_fields = [_struct_field(field) for field in EVENT]
     struct_fields.append(_struct_field(EXTENSIONS))
-    entry: type[Any] = msgspec.defstruct("CompiledEntry", struct_fields, kw_only=True)
+    # gc=False: the Structs live for one event and hold no cycle, so the collector need not track them.
+    entry: type[Any] = msgspec.defstruct("CompiledEntry", struct_fields, kw_only=True, gc=False)
     return entry
 
 
@@ -336,6 +337,7 @@ def _struct_type(field: Field) -> Any:
         [_struct_field(child) for child in field.fields],
         kw_only=True,
         forbid_unknown_fields=True,
+        gc=False,
     )
     return list[shape] if field.kind == "objects" else shape  # type: ignore[valid-type]
 
