@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -152,6 +153,30 @@ def test_floats_orjson_spells_differently_are_written_as_json_does(name: str, ti
     )
     line = get_serializer(name).dumps_line(wflogging.build_entry(fields, RUN_ID))
     assert line.count(repr(tiny).encode()) == 3
+
+
+@pytest.mark.parametrize("name", SERIALIZERS)
+@pytest.mark.parametrize("end", ["2026-03-01T10:00:00.000030Z", "2026-03-01T10:00:00.00003Z"])
+def test_rewriting_tiny_floats_leaves_the_entry_as_it_was(name: str, end: str) -> None:
+    """The serializer rewrites the tiny floats of a copy: the entry, which other handlers (on other
+    threads, maybe) write too, keeps its floats, deep in objects and lists alike. (Canonical times
+    take the compiled path, which notes where the floats are; the others, the general rules.)"""
+    fields = valid_fields(
+        timestamps={"start_time_utc": "2026-03-01T10:00:00.000000Z", "end_time_utc": end},
+        cost_data={"models": {"m": {"cost_usd": 4.2e-05, "calls": [{"usd": 3e-07}, 0.5]}}, "usd": 4.2e-05},
+        extensions={"scores": [[9.99e-05]]},
+    )
+    entry = wflogging.build_entry(fields, RUN_ID)
+    assert entry["timestamps"]["duration_seconds"] == 3e-05
+    before = copy.deepcopy(entry)
+    line = get_serializer(name).dumps(entry)
+    assert entry == before
+    assert entry["cost_data"]["models"]["m"]["calls"][0]["usd"] == 3e-07
+    assert line == reference_line(entry)
+    assert line.count(b"4.2e-05") == 2
+    assert b'"duration_seconds":3e-05' in line
+    assert b'"calls":[{"usd":3e-07},0.5]' in line
+    assert b'"scores":[[9.99e-05]]' in line
 
 
 @pytest.mark.parametrize("name", SERIALIZERS)

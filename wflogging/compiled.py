@@ -117,7 +117,8 @@ class _Traits:
     """What the compiled path has seen so far (see :class:`~wflogging.serialize.EntryDict`)."""
 
     # Class defaults instead of an __init__: a Python-level __init__ costs a frame per entry.
-    floats = False
+    #: Where the floats orjson spells unlike float.__repr__ are: keys (and list indexes) from the top.
+    float_paths: list[tuple[Any, ...]]
     separators = False
     unsearched = False
     longest_text = 0
@@ -178,24 +179,20 @@ def _finish(given: Any, run_id_at_call: str | None) -> EntryDict:  # noqa: PLR09
         entry["human_feedback"] = _asdict(feedback)
     traits = _texts_traits(texts)
     entry["timestamps"] = _timestamps(entry["timestamps"], traits)
-    # Where the divergent floats are, so the serializer rewrites that field only (a task of
-    # microseconds has a duration below 1e-4, which orjson spells unlike float.__repr__).
-    float_fields: tuple[str, ...] = ("timestamps",) if traits.floats else ()
     cost_data = entry["cost_data"]
     # Copied as they are checked: the caller's containers stay the caller's.
     if cost_data is None:
         entry["cost_data"] = {}
     else:
-        traits.floats = False
-        entry["cost_data"] = _fast_dict(cost_data, 0, traits)
-        float_fields += ("cost_data",) if traits.floats else ()
+        entry["cost_data"] = _fast_dict(cost_data, 0, traits, _COST_DATA_PATH)
     extensions = entry.pop("extensions")
     if extensions is not None:
-        traits.floats = False
-        entry["extensions"] = _fast_dict(extensions, 0, traits)
-        float_fields += ("extensions",) if traits.floats else ()
-    entry.divergent_floats = bool(float_fields)
-    entry.float_fields = float_fields
+        entry["extensions"] = _fast_dict(extensions, 0, traits, _EXTENSIONS_PATH)
+    # Where each float that orjson spells unlike float.__repr__ is, so the serializer rewrites those
+    # alone: a task of microseconds has a duration below 1e-4, a cheap LLM call a cost below it.
+    float_paths = traits.float_paths
+    entry.divergent_floats = bool(float_paths)
+    entry.float_paths = float_paths
     entry.line_separators = True if traits.separators else (None if traits.unsearched else False)
     entry.longest_text = traits.longest_text
     return entry
@@ -219,13 +216,14 @@ def _timestamps(given: Any, traits: _Traits) -> dict[str, Any]:
     elif not seconds <= _FLOAT_MAX:  # infinity or NaN (msgspec has checked >= 0 and the type)
         raise _NotFast
     if seconds < DIVERGENT_FLOATS_BELOW and spelled_differently(seconds):
-        traits.floats = True
+        traits.float_paths.append(_DURATION_PATH)
     return stamps
 
 
 def _texts_traits(texts: list[Any]) -> _Traits:
     """Every text an exact ``str`` (msgspec lets subclasses through), and what they hold."""
     traits = _Traits()
+    traits.float_paths = []
     longest = 0
     for text in texts:
         if type(text) is not str:
@@ -285,7 +283,14 @@ def _fast_instant(value: Any) -> None:
         raise _NotFast from None
 
 
-def _fast_dict(value: dict[Any, Any], depth: int, traits: _Traits) -> dict[str, Any]:
+# A value's path is passed as its container's path and its key, and made a tuple only for containers
+# and divergent floats: a tuple per value would cost more than the check it is passed to.
+_DURATION_PATH = ("timestamps", "duration_seconds")
+_COST_DATA_PATH = ("cost_data",)
+_EXTENSIONS_PATH = ("extensions",)
+
+
+def _fast_dict(value: dict[Any, Any], depth: int, traits: _Traits, path: tuple[Any, ...]) -> dict[str, Any]:
     if depth >= schema.MAX_DEPTH:
         raise _NotFast
     result: dict[str, Any] = {}
@@ -299,19 +304,21 @@ def _fast_dict(value: dict[Any, Any], depth: int, traits: _Traits) -> dict[str, 
         if kind is int and _INT_MIN <= item <= _INT_MAX:
             result[key] = item
         elif kind is dict:
-            result[key] = _fast_dict(item, depth + 1, traits)
+            result[key] = _fast_dict(item, depth + 1, traits, (*path, key))
         else:
-            result[key] = _fast_item(item, depth, traits)
+            result[key] = _fast_item(item, depth, traits, path, key)
     return result
 
 
-def _fast_list(value: list[Any] | tuple[Any, ...], depth: int, traits: _Traits) -> list[Any]:
+def _fast_list(
+    value: list[Any] | tuple[Any, ...], depth: int, traits: _Traits, path: tuple[Any, ...]
+) -> list[Any]:
     if depth >= schema.MAX_DEPTH:
         raise _NotFast
-    return [_fast_item(item, depth, traits) for item in value]
+    return [_fast_item(item, depth, traits, path, index) for index, item in enumerate(value)]
 
 
-def _fast_item(value: Any, depth: int, traits: _Traits) -> Any:
+def _fast_item(value: Any, depth: int, traits: _Traits, path: tuple[Any, ...], key: Any) -> Any:
     kind = type(value)
     if kind is int:
         if not _INT_MIN <= value <= _INT_MAX:
@@ -322,18 +329,14 @@ def _fast_item(value: Any, depth: int, traits: _Traits) -> Any:
         if len(value) > traits.longest_text:  # noqa: PLR1730 - no call to max() on the hot path
             traits.longest_text = len(value)
     elif kind is float:
-        _fast_float(value, traits)
+        if value - value != 0.0:  # NaN and the infinities give NaN
+            raise _NotFast
+        if -DIVERGENT_FLOATS_BELOW < value < DIVERGENT_FLOATS_BELOW and spelled_differently(value):
+            traits.float_paths.append((*path, key))
     elif kind is dict:
-        return _fast_dict(value, depth + 1, traits)
+        return _fast_dict(value, depth + 1, traits, (*path, key))
     elif kind is list or kind is tuple:
-        return _fast_list(value, depth + 1, traits)
+        return _fast_list(value, depth + 1, traits, (*path, key))
     elif value is not None and kind is not bool:
         raise _NotFast
     return value
-
-
-def _fast_float(value: float, traits: _Traits) -> None:
-    if value - value != 0.0:  # NaN and the infinities give NaN
-        raise _NotFast
-    if -DIVERGENT_FLOATS_BELOW < value < DIVERGENT_FLOATS_BELOW and spelled_differently(value):
-        traits.floats = True

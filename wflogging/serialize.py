@@ -119,8 +119,9 @@ class EntryDict(dict):  # type: ignore[type-arg]
     # Class defaults instead of an __init__: a Python-level __init__ on a dict subclass
     # costs a microsecond per entry, and a fresh EntryDict promises nothing.
     divergent_floats: bool = True
-    #: The top-level fields that hold them, when the builder knows (``None``: look everywhere).
-    float_fields: tuple[str, ...] | None = None
+    #: Where they are, when the builder knows (``None``: look everywhere): each a path of keys (and
+    #: list indexes) from the top, ``("cost_data", "models", "m", "cost_usd")``.
+    float_paths: Sequence[tuple[Any, ...]] | None = None
     line_separators: bool | None = True
     longest_text: int = sys.maxsize
 
@@ -452,10 +453,32 @@ def _floats_as_fragments(data: Any, fragment: Callable[[bytes], Any]) -> Any:
 
     skip: Container[str] = ()
     if type(data) is EntryDict:
+        if data.float_paths is not None:  # the builder said where: nothing else is looked at
+            return _replaced_at(data, data.float_paths, as_fragment)
         skip = _FLOAT_FREE_ENTRY_FIELDS
-        if data.float_fields is not None:  # the builder said where: the other fields are not walked
-            skip = data.keys() - set(data.float_fields)
     return _replace_leaves(data, float, as_fragment, skip)
+
+
+def _replaced_at(
+    data: dict[str, Any], paths: Sequence[tuple[Any, ...]], replace: Callable[[Any], Any]
+) -> Any:
+    """``data`` with the value at each path (keys and list indexes from the top) as ``replace(value)``.
+
+    Only the containers on the way are copied (each once), so ``data`` stays as it was: it may be
+    written by another handler, on another thread, at the same time.
+    """
+    top = dict(data)
+    copies = {id(top)}
+    for path in paths:
+        container: Any = top
+        for step in path[:-1]:
+            child = container[step]
+            if id(child) not in copies:
+                child = container[step] = list(child) if type(child) is list else dict(child)
+                copies.add(id(child))
+            container = child
+        container[path[-1]] = replace(container[path[-1]])
+    return top
 
 
 #: Fields of a built entry that hold no float by construction (ids, text, integers).
