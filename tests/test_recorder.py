@@ -286,7 +286,6 @@ def test_bad_call_value_makes_a_visible_reject_not_an_exception(
     assert "llm_trace[0].model_name" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="stacklevel counts frames differently before 3.11")
 def test_reject_report_points_at_the_callers_code(event_log: EventLog) -> None:
     """A rejected event's source is the caller's with statement or call, not wflogging's internals."""
 
@@ -908,3 +907,56 @@ def test_set_cost_adds_entries_and_overrides_rolled_up_ones(
     assert cost["iacp"] == {"budget_usd": 5.0, "remaining_usd": 4.99}
     assert cost["total_cost_usd"] == 0.01
     assert cost["models"]["small"]["cost_usd"] == 0.000001
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class _OwnLogger(logging.Logger):
+    """A Logger subclass: it may find a record's source its own way, so the recorder leaves it to it."""
+
+
+@pytest.mark.parametrize("kind", ["logger", "subclass", "adapter"])
+def test_the_event_record_points_at_the_task_s_code(kind: str) -> None:
+    """The event's LogRecord names the code that ran the task (file, function, the ``with`` line or the
+    decorated function's call), not wflogging, whether the logger is a Logger, a subclass or an adapter."""
+    if kind == "adapter" and sys.version_info < (3, 11):
+        pytest.skip("LoggerAdapter.log counts stacklevel one frame short before Python 3.11")
+    name = unique_logger().name
+    base = _OwnLogger(name) if kind == "subclass" else logging.getLogger(name)
+    base.propagate = False
+    base.setLevel(logging.INFO)
+    records = _Records()
+    base.addHandler(records)
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = (
+        logging.LoggerAdapter(base, {}) if kind == "adapter" else base
+    )
+
+    @wflogging.record_task(logger, **task())
+    def decorated() -> None:
+        pass
+
+    async def in_a_coroutine() -> int:
+        async with wflogging.record_task(logger, **task()):
+            pass
+        return sys._getframe().f_lineno - 2
+
+    with wflogging.workflow_run():
+        with wflogging.record_task(logger, **task()):
+            pass
+        with_line = sys._getframe().f_lineno - 2
+        decorated()
+        call_line = sys._getframe().f_lineno - 1
+        async_line = asyncio.run(in_a_coroutine())
+    here = test_the_event_record_points_at_the_task_s_code.__name__
+    assert [(r.pathname, r.funcName, r.lineno) for r in records.records] == [
+        (__file__, here, with_line),
+        (__file__, here, call_line),
+        (__file__, "in_a_coroutine", async_line),
+    ]
