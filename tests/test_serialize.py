@@ -119,16 +119,28 @@ def test_flat_fields_give_the_same_entry_or_reject_as_the_same_fields_in_task_ev
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cost=st.dictionaries(_text, _json, max_size=5), words=_text)
-def test_every_serializer_writes_the_contract_line_for_any_entry(cost: dict[str, Any], words: str) -> None:
-    """json and orjson write the same bytes as compact json with U+2028/U+2029/U+0085 escaped, on one line."""
+@given(
+    cost=st.dictionaries(_text, _json, max_size=5),
+    extensions=st.one_of(st.none(), st.dictionaries(_text, _json, max_size=3)),
+    words=_text,
+    start=st.sampled_from(["2026-03-01T10:00:00Z", "2026-03-01T10:00:00.000000Z"]),
+)
+def test_every_serializer_writes_the_contract_line_for_any_entry(
+    cost: dict[str, Any], extensions: dict[str, Any] | None, words: str, start: str
+) -> None:
+    """json and orjson write the same bytes as compact json with U+2028/U+2029/U+0085 escaped, on one line,
+    and leave the entry as it was. (A canonical start takes the compiled path, which notes where each
+    tiny float is; the other, the general rules.)"""
     fields = valid_fields(
         event_id=EVENT_ID,
         task_description=words or "x",
         cost_data=cost,
-        timestamps={"start_time_utc": "2026-03-01T10:00:00Z", "end_time_utc": "2026-03-01T10:00:00.000003Z"},
+        timestamps={"start_time_utc": start, "end_time_utc": "2026-03-01T10:00:00.000003Z"},
     )
+    if extensions is not None:
+        fields["extensions"] = extensions
     entry = wflogging.build_entry(fields, RUN_ID)
+    before = copy.deepcopy(entry)
     expected = reference_line(entry)
     for name in SERIALIZERS:
         serializer = get_serializer(name)
@@ -137,6 +149,7 @@ def test_every_serializer_writes_the_contract_line_for_any_entry(cost: dict[str,
         assert serializer.dumps_line(entry) == expected + b"\n", name
         assert serializer.dumps_text(entry) == expected.decode("utf-8"), name
         assert len(serializer.dumps_line(entry).decode("utf-8").splitlines()) == 1
+    assert entry == before
 
 
 @pytest.mark.parametrize("name", SERIALIZERS)
