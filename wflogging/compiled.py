@@ -11,8 +11,8 @@ items numbered 1..n). Anything it does not take, valid or not, goes to the gener
 same and no check is skipped. ``tests/test_declaration.py`` holds the two paths together on
 generated good and bad events (same verdicts, same bytes).
 
-While it visits the values it also notes, for the serializers, whether the entry holds a
-float that orjson spells differently or a raw line separator (:class:`EntryDict`).
+While it visits the values it also notes, for the serializers, where the entry holds a float
+that orjson spells differently and whether it holds a raw line separator (:class:`EntryDict`).
 """
 
 from __future__ import annotations
