@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from wflogging.cli.timeline_scale import FOLD_PX, MIN_TASK_PX, PLOT_PX, build_scale, fold_threshold
@@ -19,6 +19,9 @@ tasks_strategy = st.lists(
 
 
 @given(tasks_strategy)
+# All the unfolded time a subnormal number of seconds: pixels per second were infinite.
+@example([(31.0, 31.0), (5e-324, 5e-324)])
+@example([(0.0, 5e-324), (31.0, 31.0)])
 def test_every_task_is_wide_enough_and_time_never_goes_back(tasks: list[tuple[float, float]]) -> None:
     span = max(1.0, *(end for _, end in tasks))
     scale = build_scale(tasks, span)

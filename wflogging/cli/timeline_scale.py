@@ -86,7 +86,7 @@ def build_scale(tasks: Sequence[tuple[float, float]], span: float) -> Scale:
     fixed = MIN_TASK_PX * sum(busy) + FOLD_PX * sum(folded)
     proportional = sum(t1 - t0 for (t0, t1), fold in zip(stretches, folded, strict=True) if not fold)
     width = float(max(PLOT_PX, fixed + _SPARE_PX))
-    per_second = (width - fixed) / proportional if proportional > 0 else 0.0
+    spare = width - fixed  # shared by the unfolded stretches in proportion to their durations
     pixels = [0.0]
     folds: list[Fold] = []
     for (t0, t1), on, fold in zip(stretches, busy, folded, strict=True):
@@ -95,7 +95,10 @@ def build_scale(tasks: Sequence[tuple[float, float]], span: float) -> Scale:
             right = left + FOLD_PX
             folds.append(Fold(t0, t1, left, right))
         else:
-            right = left + (t1 - t0) * per_second + (MIN_TASK_PX if on else 0)
+            # The share first, then the pixels: pixels per second overflow to infinity when all the
+            # unfolded time is a few subnormal seconds (a share is at most 1).
+            share = (t1 - t0) / proportional if proportional > 0 else 0.0
+            right = left + share * spare + (MIN_TASK_PX if on else 0)
         pixels.append(right)
     return Scale(
         tuple(bounds), tuple(round(p, 2) for p in pixels), tuple(folds), max(round(pixels[-1], 2), 1.0)
