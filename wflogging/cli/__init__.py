@@ -26,7 +26,7 @@ from wflogging.reader import GZIP_RATIO_LIMIT, EventLine, TornLine
 from wflogging.terminal import visible
 
 if TYPE_CHECKING:
-    from wflogging.cli.report import ReportBuilder
+    from wflogging.cli.report import ReportBuilder, ReportFilter
     from wflogging.cli.reprice import Repricing
     from wflogging.otel import OTelTaskEventHandler
     from wflogging.pricing import PriceTable
@@ -329,7 +329,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from wflogging.cli.report import ReportBuilder, ReportFilter, parse_moment
+    from wflogging.cli.report import ReportFilter, parse_moment
+    from wflogging.cli.report_parallel import cycle_collection_paused
 
     try:
         since = None if args.since is None else parse_moment(args.since)
@@ -337,32 +338,41 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"--since/--until: {exc}") from None
     prices = None if args.prices is None else _load_prices(args.prices)
-    builder = ReportBuilder(ReportFilter(run=args.run, since=since, until=until))
+    report_filter = ReportFilter(run=args.run, since=since, until=until)
     args.files = expand_inputs(args.files)
     check_inputs(args.files)
+    with cycle_collection_paused():
+        # The report is made and freed while the collector sleeps: the first allocation after it
+        # wakes would make it walk every object a report holds (0.03 s on a 1 GB input) for nothing.
+        _make_report(args, report_filter, prices)
+    return EXIT_OK
+
+
+def _make_report(args: argparse.Namespace, report_filter: ReportFilter, prices: PriceTable | None) -> None:
+    from wflogging.cli.report import ReportBuilder
+    from wflogging.cli.report_parallel import available_cores, read_parallel
+
+    builder = ReportBuilder(report_filter)
 
     def warn_torn(item: TornLine) -> None:
         if builder.unreadable <= 3:
             _warn_torn(item)
 
     # builder.read parses only the fields the report needs (several times faster than whole entries).
-    from wflogging.cli.report_parallel import available_cores, cycle_collection_paused, read_parallel
-
     jobs = 1 if args.jobs == 1 else args.jobs or available_cores()
-    with cycle_collection_paused():
-        read_parallel(
-            builder, args.files, jobs, Progress(), on_torn=warn_torn, max_line_bytes=args.max_line_bytes
-        )
-        torn = builder.unreadable
-        if torn > 3:
-            _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
-        repriced = None
-        if prices is not None:
-            from wflogging.cli.reprice import reprice, selected_entries
+    read_parallel(
+        builder, args.files, jobs, Progress(), on_torn=warn_torn, max_line_bytes=args.max_line_bytes
+    )
+    torn = builder.unreadable
+    if torn > 3:
+        _warn(f"{torn} unreadable lines in all (run wflogging validate for the list)")
+    repriced = None
+    if prices is not None:
+        from wflogging.cli.reprice import reprice, selected_entries
 
-            repriced = reprice(selected_entries(read_inputs(args.files), args.run, since, until), prices)
-        _print_report(builder, args.format, repriced, args.files)
-    return EXIT_OK
+        since, until = report_filter.since, report_filter.until
+        repriced = reprice(selected_entries(read_inputs(args.files), args.run, since, until), prices)
+    _print_report(builder, args.format, repriced, args.files)
 
 
 def _load_prices(path: str) -> PriceTable:
@@ -427,11 +437,26 @@ def _write_json_report(head: dict[str, Any], runs: Iterator[dict[str, Any]], tai
     for key, value in head.items():
         out.write(f"  {dumps(key)}: {_nested(dumps(value))},\n")
     out.write('  "runs": [')
+    # Written a megabyte at a time: a write per run is a system call per run where standard output
+    # is unbuffered (python -u, PYTHONUNBUFFERED), thousands of them for a long report.
+    pending: list[str] = []
+    pending_chars = 0
     for index, run in enumerate(runs):
-        out.write(("," if index else "") + "\n    " + _nested(dumps(run), "    "))
+        text = ("," if index else "") + "\n    " + _nested(dumps(run), "    ")
+        pending.append(text)
+        pending_chars += len(text)
+        if pending_chars >= _WRITE_CHARS:
+            out.write("".join(pending))
+            pending.clear()
+            pending_chars = 0
+    out.write("".join(pending))
     out.write("\n  ],\n")
     out.write(",\n".join(f"  {dumps(key)}: {_nested(dumps(value))}" for key, value in tail.items()))
     out.write("\n}\n")
+
+
+#: How much of a JSON report is gathered before it is written.
+_WRITE_CHARS = 1 << 20
 
 
 def _nested(text: str, indent: str = "  ") -> str:
