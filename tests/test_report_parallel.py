@@ -6,6 +6,7 @@ import gzip
 import importlib.util
 import itertools
 import json
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -187,6 +188,39 @@ def test_default_chunks_cover_the_file_at_line_starts(tmp_path: Path, jobs: int)
     first, *others = [chunk.end - chunk.start for chunk in chunks if chunk.end is not None]
     for other in others[:-1]:  # (the last range takes what is left)
         assert first == pytest.approx(other * (1 + FIRST_CHUNK_EXTRA), rel=0.01)
+
+
+def test_a_partial_report_arrives_whole(event_log: EventLog, tmp_path: Path) -> None:
+    """What a worker sends back (its builder, pickled): every slot of every section and tally, for
+    runs with their breakdowns and runs without."""
+    from wflogging.cli.report_aggregate import Section
+
+    paths = many_runs(event_log, tmp_path / "logs", runs=6)
+    for detailed_runs in (2, 100):  # more runs than the report details: the runs keep their totals only
+        builder = ReportBuilder(detailed_runs=detailed_runs)
+        builder.read(paths)
+        assert builder.runs_detailed is (detailed_runs == 100)
+        arrived = pickle.loads(pickle.dumps(builder, protocol=pickle.HIGHEST_PROTOCOL))
+        for mine, theirs in zip(
+            [builder.overall, *builder.runs.values()], [arrived.overall, *arrived.runs.values()], strict=True
+        ):
+            assert type(theirs) is Section
+            assert _slots(theirs) == _slots(mine)
+        assert as_text(arrived.result()) == as_text(builder.result())
+
+
+def _slots(section: Any) -> dict[str, Any]:
+    """Every slot's value, the tallies' as theirs (a slot left unset fails here)."""
+
+    def of(instance: Any) -> dict[str, Any]:
+        return {name: getattr(instance, name) for name in type(instance).__slots__}
+
+    values = of(section)
+    values["total"] = of(section.total)
+    values["models"] = {name: of(tally) for name, tally in section.models.items()}
+    if section.cells is not None:
+        values["cells"] = {key: of(tally) for key, tally in section.cells.items()}
+    return values
 
 
 def test_jobs_must_be_a_positive_number(tmp_path: Path) -> None:

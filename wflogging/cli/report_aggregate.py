@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import operator
 from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
@@ -73,6 +74,11 @@ class Tally:
         self._duration = 0  # exact units
         self.duration_floats: list[float] = []  # not yet in _duration
         self.unpriced = 0  # calls the recorder could not price
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A worker's partial report is pickled for the parent (report --jobs): its slots as one tuple,
+        # read in one C call, pickle in a third less time than the default (a dict of slots per object).
+        return _restored, (Tally, _TALLY_SLOTS(self))
 
     @property
     def cost(self) -> int:
@@ -164,6 +170,17 @@ class Tally:
         }
 
 
+_TALLY_SLOTS = operator.attrgetter(*Tally.__slots__)
+
+
+def _restored(cls: type[Tally | Section], values: tuple[Any, ...]) -> Tally | Section:
+    """A :class:`Tally` or :class:`Section` from its slots' values (what its ``__reduce__`` gives)."""
+    restored = object.__new__(cls)
+    for name, value in zip(cls.__slots__, values, strict=True):
+        setattr(restored, name, value)
+    return restored
+
+
 class _HilEvent(NamedTuple):
     """What HIL pairing needs of an event (kept for pauses and answers only)."""
 
@@ -224,6 +241,9 @@ class Section:
         self.hil: list[_HilEvent] = []
         if detailed:
             self.cells = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _restored, (Section, _SECTION_SLOTS(self))  # (see Tally.__reduce__)
 
     @property
     def detailed(self) -> bool:
@@ -483,6 +503,7 @@ class Section:
         }
 
 
+_SECTION_SLOTS = operator.attrgetter(*Section.__slots__)
 _STATUSES = frozenset(member.value for member in schema.Status)
 
 
