@@ -16,7 +16,9 @@ For each it prints wall time, CPU time (user + system, worker processes included
 and the peak RSS of the largest process of the tree (``ru_maxrss`` from
 ``os.wait4``: with ``--jobs N``, N workers and the parent each stay under it).
 Each command runs ``--repeat`` times; the summary takes the least wall and CPU
-time of each (on a shared machine noise only ever adds time) and the largest RSS.
+time of each (on a shared machine noise only ever adds time) and the largest RSS, and
+the median of each round's ratio to DuckDB's wall time (the commands of a round run
+back to back, so the machine's drift mostly cancels out).
 
 Usage::
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -131,15 +134,27 @@ def main() -> None:
                 figures[name].append((wall, cpu, rss))
                 print(f"{name:>24}: wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak RSS {rss:7.1f} MB")
     print(f"\nleast of {args.repeat} (RSS: largest), {size_mb:,.0f} MB; {_load()}:")
-    print("| command | wall s | CPU s | peak RSS MB | RSS MB per GB |")
-    print("|---|---:|---:|---:|---:|")
+    print("| command | wall s | CPU s | peak RSS MB | RSS MB per GB | wall / DuckDB's, same round |")
+    print("|---|---:|---:|---:|---:|---|")
+    duckdb = figures["duckdb"]
     for name, rounds in figures.items():
         wall = min(item[0] for item in rounds)
         cpu = min(item[1] for item in rounds)
         rss = max(item[2] for item in rounds)
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {rss / (size_mb / 1000):.0f} |")
+        paired = "" if name == "duckdb" else _paired(rounds, duckdb)
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {rss / (size_mb / 1000):.0f} | {paired} |")
     if args.file is None and not args.keep:
         path.unlink()
+
+
+def _paired(rounds: list[tuple[float, float, float]], duckdb: list[tuple[float, float, float]]) -> str:
+    """The median (and range) of the wall-time ratios to DuckDB's run in the same round.
+
+    The machine's speed drifts from minute to minute; runs taken back to back share most of
+    it, so their ratio moves less than either's least time.
+    """
+    ratios = sorted(mine[0] / theirs[0] for mine, theirs in zip(rounds, duckdb, strict=True))
+    return f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
 
 
 def _load() -> str:
